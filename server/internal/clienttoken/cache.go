@@ -1,0 +1,146 @@
+package clienttoken
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// entry is one cached Basiq token. Times are Unix milliseconds so the encoding is compact.
+type entry struct {
+	Token       string `json:"t"`
+	IssuedAt    int64  `json:"iat"`
+	ExpiresAt   int64  `json:"exp"`
+	KeyID       string `json:"kid"`
+	Correlation string `json:"cid,omitempty"`
+}
+
+func (e entry) remaining(now time.Time) time.Duration {
+	return time.UnixMilli(e.ExpiresAt).Sub(now)
+}
+
+func (e entry) age(now time.Time) time.Duration {
+	return now.Sub(time.UnixMilli(e.IssuedAt))
+}
+
+// sealer encrypts cache entries with AES-256-GCM, binding each ciphertext to its cache key as
+// additional data: a value copied to another key (another tenant, scope or user) fails to
+// open instead of being served.
+type sealer struct{ aead cipher.AEAD }
+
+// deriveKey separates the uses of the one configured cache key.
+func deriveKey(master []byte, label string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+func newSealer(master []byte) (*sealer, error) {
+	if len(master) != 32 {
+		return nil, errors.New("clienttoken: the cache encryption key must be 32 bytes")
+	}
+	block, err := aes.NewCipher(deriveKey(master, "bff token cache v1"))
+	if err != nil {
+		return nil, fmt.Errorf("clienttoken: cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("clienttoken: gcm: %w", err)
+	}
+	return &sealer{aead: aead}, nil
+}
+
+func (s *sealer) seal(cacheKey string, e entry) ([]byte, error) {
+	plain, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("clienttoken: encode entry: %w", err)
+	}
+	out := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	if _, err := rand.Read(out); err != nil {
+		return nil, fmt.Errorf("clienttoken: nonce: %w", err)
+	}
+	return s.aead.Seal(out, out, plain, []byte(cacheKey)), nil
+}
+
+var errCorrupt = errors.New("clienttoken: cached value does not open")
+
+func (s *sealer) open(cacheKey string, b []byte) (entry, error) {
+	n := s.aead.NonceSize()
+	if len(b) < n+s.aead.Overhead() {
+		return entry{}, errCorrupt
+	}
+	plain, err := s.aead.Open(nil, b[:n], b[n:], []byte(cacheKey))
+	if err != nil {
+		return entry{}, errCorrupt
+	}
+	var e entry
+	if err := json.Unmarshal(plain, &e); err != nil || e.Token == "" {
+		return entry{}, errCorrupt
+	}
+	return e, nil
+}
+
+// l1 is the in-process cache in front of kv. Entries live for a few seconds so that a
+// replica notices a token refreshed by another replica soon, while the hot path usually
+// skips the kv read. It is bounded: when full, an arbitrary entry is evicted (map iteration
+// order is random), which is enough for a cache this short-lived.
+type l1 struct {
+	mu  sync.RWMutex
+	m   map[string]l1Entry
+	ttl time.Duration
+	max int
+}
+
+type l1Entry struct {
+	e       entry
+	fetched time.Time
+}
+
+func newL1(ttl time.Duration, max int) *l1 {
+	return &l1{m: make(map[string]l1Entry), ttl: ttl, max: max}
+}
+
+func (c *l1) get(key string, now time.Time) (entry, bool) {
+	if c.ttl <= 0 {
+		return entry{}, false
+	}
+	c.mu.RLock()
+	v, ok := c.m[key]
+	c.mu.RUnlock()
+	if !ok || now.Sub(v.fetched) >= c.ttl {
+		return entry{}, false
+	}
+	return v.e, true
+}
+
+func (c *l1) put(key string, e entry, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
+		for k, v := range c.m {
+			if now.Sub(v.fetched) >= c.ttl || len(c.m) >= c.max {
+				delete(c.m, k)
+			}
+			if len(c.m) < c.max {
+				break
+			}
+		}
+	}
+	c.m[key] = l1Entry{e: e, fetched: now}
+}
+
+func (c *l1) drop(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}

@@ -1,0 +1,474 @@
+// Package clienttoken hands out Basiq tokens: the CLIENT_ACCESS tokens browsers receive and the
+// SERVER_ACCESS tokens the BFF itself uses. It owns the token cache (in-process L1 in front of
+// encrypted entries in kv), the local and fleet-wide single flight that keeps Basiq's /token
+// calls to about one per cache key per refresh, refresh-ahead, the choice of API key, and the
+// one-time creation of each person's Basiq user under API 3.0. It imports kv, store, basiq,
+// tenant and apperr.
+package clienttoken
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/basiq"
+	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/tenant"
+)
+
+// Source says where a served token came from.
+type Source string
+
+// Sources, as counted in metrics and audit events.
+const (
+	SourceL1       Source = "l1"
+	SourceRedis    Source = "redis"
+	SourceUpstream Source = "upstream"
+	SourceStale    Source = "stale"
+)
+
+// Users is the part of the store the service needs.
+type Users interface {
+	// UserByID returns apperr.NotFound for an unknown id.
+	UserByID(ctx context.Context, id int64) (*store.User, error)
+	// SetBasiqUserID stores id only if the user has none yet and returns the stored value.
+	SetBasiqUserID(ctx context.Context, userID int64, basiqUserID string) (string, error)
+}
+
+// Options tune the service. Zero values take the defaults in parentheses.
+type Options struct {
+	RefreshAfter time.Duration // (30m) serve, but refresh in the background, once a token is this old
+	MinRemaining time.Duration // (10m) never hand out a token with less life than this
+	Deadline     time.Duration // (2s) the longest a request waits for a token
+	L1TTL        time.Duration // (5s) how long a replica trusts its in-process copy
+	LockLease    time.Duration // (5s) fleet lock lease, renewed while a mint runs
+	// Skew is taken off a token's life when choosing its kv TTL, so kv forgets a token
+	// before Basiq does. (30s)
+	Skew          time.Duration
+	EncryptionKey []byte // 32 bytes; required
+	Now           func() time.Time
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.RefreshAfter, 30*time.Minute)
+	def(&o.MinRemaining, 10*time.Minute)
+	def(&o.Deadline, 2*time.Second)
+	def(&o.LockLease, 5*time.Second)
+	def(&o.Skew, 30*time.Second)
+	if o.L1TTL < 0 {
+		o.L1TTL = 0
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Service hands out tokens. It is safe for concurrent use.
+type Service struct {
+	kv     kv.Store
+	basiq  *basiq.Client
+	users  Users
+	log    *slog.Logger
+	o      Options
+	seal   *sealer
+	l1     *l1
+	flight singleflight.Group
+	// refreshing holds the cache keys with a background refresh running on this replica.
+	refreshing sync.Map
+	// rejected remembers keys Basiq answered "Unable to authenticate" for, so requests stop
+	// trying them first; the value is the time until which the key sorts last.
+	rejected sync.Map
+	// bg bounds background refreshes: they outlive the request that started them but not the
+	// service.
+	bg     context.Context
+	stopBG context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a service.
+func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o Options) (*Service, error) {
+	o.defaults()
+	seal, err := newSealer(o.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	bg, stop := context.WithCancel(context.Background())
+	return &Service{
+		kv: store, basiq: client, users: users, log: log, o: o, seal: seal,
+		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
+	}, nil
+}
+
+// Close stops background refreshes and waits for them.
+func (s *Service) Close() {
+	s.stopBG()
+	s.wg.Wait()
+}
+
+// Principal is the person a token is for.
+type Principal struct {
+	UserID      int64
+	BasiqUserID string // required for tenants that bind users (API 3.0)
+}
+
+// Token is a token to hand to the browser.
+type Token struct {
+	AccessToken string
+	// ExpiresIn is the true remaining life in whole seconds, never the original 3600.
+	ExpiresIn int64
+	Source    Source
+	KeyID     string
+}
+
+// spec is everything a mint depends on. Its cache key holds all of it, so two different mints
+// never share a cache entry or a single flight.
+type spec struct {
+	t       *tenant.Tenant
+	key     tenant.Key
+	scope   string
+	binding string // the Basiq user id, or "-" for unbound tokens
+}
+
+func (sp spec) cacheKey() string {
+	return "tok:" + sp.t.ID + ":" + sp.key.ID + ":" + sp.key.Fingerprint + ":" + sp.scope + ":" + sp.binding
+}
+
+// ClientToken returns a CLIENT_ACCESS token for p, bound to p.BasiqUserID on tenants that bind
+// users. Errors: apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within
+// the deadline and nothing usable is cached; apperr.UpstreamRejected when Basiq refuses every
+// key; apperr.StoreUnavailable when kv fails.
+func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal) (Token, error) {
+	binding := "-"
+	if t.BindsUser() {
+		if p.BasiqUserID == "" {
+			return Token{}, errors.New("clienttoken: a 3.0 token needs the Basiq user id")
+		}
+		binding = p.BasiqUserID
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
+	defer cancel()
+	e, src, err := s.get(ctx, t, basiq.ScopeClient, binding)
+	if err != nil {
+		return Token{}, err
+	}
+	now := s.o.Now()
+	s.log.InfoContext(ctx, "client token served", "audit", true, "tenant", t.ID, "user", HashUser(t.ID, p.UserID),
+		"key_id", e.KeyID, "source", string(src), "correlation_id", e.Correlation)
+	return Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}, nil
+}
+
+// HashUser is the form of a user id that may appear in logs.
+func HashUser(tenantID string, userID int64) string {
+	h := sha256.Sum256([]byte(tenantID + ":" + strconv.FormatInt(userID, 10)))
+	return hex.EncodeToString(h[:8])
+}
+
+// get returns a usable token for (t, scope, binding) from L1, kv or Basiq, in that order.
+func (s *Service) get(ctx context.Context, t *tenant.Tenant, scope, binding string) (entry, Source, error) {
+	keys := s.keyOrder(t)
+	if len(keys) == 0 {
+		return entry{}, "", apperr.New(apperr.UpstreamRejected, "The tenant has no usable Basiq API key.")
+	}
+	sp := spec{t: t, key: keys[0], scope: scope, binding: binding}
+	ck := sp.cacheKey()
+	now := s.o.Now()
+	if e, ok := s.l1.get(ck, now); ok && s.usable(e, now) {
+		s.maybeRefresh(sp, keys, e, now)
+		return e, SourceL1, nil
+	}
+	cached, err := s.readKV(ctx, ck)
+	switch {
+	case err == nil && s.usable(cached, now):
+		s.l1.put(ck, cached, now)
+		s.maybeRefresh(sp, keys, cached, now)
+		return cached, SourceRedis, nil
+	case err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, errCorrupt):
+		return entry{}, "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+	}
+	e, src, err := s.obtain(ctx, sp, keys, func(e entry, now time.Time) bool { return s.usable(e, now) })
+	if err != nil {
+		// Stale while error: a token Basiq still honours beats an error page.
+		if cached.Token != "" && cached.remaining(s.o.Now()) > 0 && isUpstreamOutage(err) {
+			s.log.WarnContext(ctx, "serving a stale token while Basiq is failing", "tenant", t.ID, "key_id", cached.KeyID, "err", err)
+			return cached, SourceStale, nil
+		}
+		return entry{}, "", err
+	}
+	return e, src, nil
+}
+
+// usable reports whether e may be handed out now.
+func (s *Service) usable(e entry, now time.Time) bool {
+	return e.remaining(now) >= s.o.MinRemaining
+}
+
+// maybeRefresh starts one background refresh per cache key on this replica once e is older
+// than RefreshAfter. The fleet lock makes it one per cache key across the fleet.
+func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Time) {
+	if e.age(now) < s.o.RefreshAfter {
+		return
+	}
+	ck := sp.cacheKey()
+	if _, busy := s.refreshing.LoadOrStore(ck, struct{}{}); busy {
+		return
+	}
+	issued := e.IssuedAt
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.refreshing.Delete(ck)
+		ctx, cancel := context.WithTimeout(s.bg, s.o.LockLease+s.o.Deadline)
+		defer cancel()
+		// Anything newer than the token that triggered the refresh will do: another replica
+		// may have refreshed it already.
+		_, _, err := s.obtain(ctx, sp, keys, func(e entry, _ time.Time) bool { return e.IssuedAt > issued })
+		if err != nil {
+			s.log.Warn("background token refresh failed", "tenant", sp.t.ID, "key_id", sp.key.ID, "scope", sp.scope, "err", err)
+		}
+	}()
+}
+
+// obtain runs one flight per cache key on this replica; concurrent callers share its result.
+// The flight runs detached from any one caller's cancellation, bounded by its own deadline, so
+// a caller that gives up does not fail the others.
+func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, good func(entry, time.Time) bool) (entry, Source, error) {
+	type result struct {
+		e   entry
+		src Source
+	}
+	ch := s.flight.DoChan(sp.cacheKey(), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Deadline)
+		defer cancel()
+		e, src, err := s.fleetMint(fctx, sp, keys, good)
+		return result{e, src}, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return entry{}, "", r.Err
+		}
+		res := r.Val.(result)
+		return res.e, res.src, nil
+	case <-ctx.Done():
+		return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+	}
+}
+
+// fleetMint makes sure exactly one replica calls Basiq for the cache key: the holder of the kv
+// lock mints and stores; the others wait for the stored value.
+func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, good func(entry, time.Time) bool) (entry, Source, error) {
+	ck := sp.cacheKey()
+	wait := 10 * time.Millisecond
+	for {
+		if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
+			s.l1.put(ck, e, s.o.Now())
+			return e, SourceRedis, nil
+		}
+		l, err := s.tryLock(ctx, "lock:"+ck)
+		if err != nil {
+			return entry{}, "", err
+		}
+		if l != nil {
+			e, src, err := s.mintLocked(ctx, sp, keys, good)
+			l.release()
+			return e, src, err
+		}
+		// Another replica holds the lock: poll for its value, backing off to 100 ms. Polling
+		// keeps waiters correct when a pub/sub message is lost; the lease bounds the wait if
+		// the holder dies.
+		select {
+		case <-ctx.Done():
+			return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+// mintLocked runs under the fleet lock.
+func (s *Service) mintLocked(ctx context.Context, sp spec, keys []tenant.Key, good func(entry, time.Time) bool) (entry, Source, error) {
+	ck := sp.cacheKey()
+	// The previous holder may have stored a value between our read and our lock.
+	if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
+		s.l1.put(ck, e, s.o.Now())
+		return e, SourceRedis, nil
+	}
+	e, used, err := s.mintUpstream(ctx, sp, keys)
+	if err != nil {
+		return entry{}, "", err
+	}
+	uk := used.cacheKey()
+	now := s.o.Now()
+	if err := s.writeKV(ctx, uk, e, now); err != nil {
+		// The token is good even if kv is not: hand it out, the next request mints again.
+		s.log.WarnContext(ctx, "could not cache a minted token", "tenant", sp.t.ID, "err", err)
+	}
+	s.l1.put(uk, e, now)
+	return e, SourceUpstream, nil
+}
+
+// mintUpstream calls Basiq's /token with the first key that works. A key Basiq does not
+// recognise ("Unable to authenticate") is moved to the back for a while and the next key is
+// tried: an alert-level event, since it means a key was deleted or mistyped.
+func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) (entry, spec, error) {
+	var lastErr error
+	for _, k := range keys {
+		req := basiq.TokenRequest{BaseURL: sp.t.BaseURL, APIKey: k.Secret.Reveal(), Version: sp.t.Version, Scope: sp.scope}
+		if sp.binding != "-" {
+			req.UserID = sp.binding
+		}
+		issued := s.o.Now()
+		tok, err := s.basiq.Token(ctx, req)
+		if err == nil {
+			e := entry{Token: tok.AccessToken, IssuedAt: issued.UnixMilli(),
+				ExpiresAt: issued.Add(time.Duration(tok.ExpiresIn) * time.Second).UnixMilli(), KeyID: k.ID, Correlation: tok.CorrelationID}
+			s.log.InfoContext(ctx, "basiq token minted", "audit", true, "tenant", sp.t.ID, "key_id", k.ID, "scope", sp.scope,
+				"bound", sp.binding != "-", "correlation_id", tok.CorrelationID)
+			sp.key = k
+			return e, sp, nil
+		}
+		lastErr = err
+		if basiq.Classify(err) != basiq.ClassKeyRejected {
+			return entry{}, sp, upstreamError(err)
+		}
+		s.rejected.Store(sp.t.ID+"/"+k.ID+"/"+k.Fingerprint, s.o.Now().Add(5*time.Minute))
+		s.log.ErrorContext(ctx, "ALERT basiq rejected an API key; trying the next listed key", "alert", true,
+			"tenant", sp.t.ID, "key_id", k.ID, "err", err)
+	}
+	return entry{}, sp, apperr.Wrap(apperr.UpstreamRejected, lastErr, "Basiq rejected every API key of this tenant.")
+}
+
+// keyOrder returns the tenant's keys with recently rejected ones moved to the back.
+func (s *Service) keyOrder(t *tenant.Tenant) []tenant.Key {
+	now := s.o.Now()
+	var good, bad []tenant.Key
+	for _, k := range t.Keys {
+		if until, ok := s.rejected.Load(t.ID + "/" + k.ID + "/" + k.Fingerprint); ok && now.Before(until.(time.Time)) {
+			bad = append(bad, k)
+			continue
+		}
+		good = append(good, k)
+	}
+	if len(bad) == 0 {
+		return t.Keys
+	}
+	return append(good, bad...)
+}
+
+// upstreamError classifies a Basiq failure for the browser.
+func upstreamError(err error) error {
+	switch basiq.Classify(err) {
+	case basiq.ClassUnavailable, basiq.ClassThrottled:
+		d := basiq.RetryAfter(err)
+		if d <= 0 {
+			d = 5 * time.Second
+		}
+		return apperr.Retry(apperr.UpstreamUnavailable, err, "", d)
+	default:
+		return apperr.Wrap(apperr.UpstreamRejected, err, "")
+	}
+}
+
+func isUpstreamOutage(err error) bool {
+	return errors.Is(err, apperr.UpstreamUnavailable)
+}
+
+func (s *Service) readKV(ctx context.Context, ck string) (entry, error) {
+	b, err := s.kv.Get(ctx, ck)
+	if err != nil {
+		return entry{}, err
+	}
+	return s.seal.open(ck, b)
+}
+
+func (s *Service) writeKV(ctx context.Context, ck string, e entry, now time.Time) error {
+	ttl := e.remaining(now) - s.o.Skew
+	if ttl <= 0 {
+		return nil
+	}
+	b, err := s.seal.seal(ck, e)
+	if err != nil {
+		return err
+	}
+	return s.kv.Set(ctx, ck, b, ttl)
+}
+
+// drop forgets a cached token everywhere this replica can reach.
+func (s *Service) drop(ctx context.Context, ck string) error {
+	s.l1.drop(ck)
+	return s.kv.Delete(ctx, ck)
+}
+
+// lock is a fleet-wide lock in kv with a random owner token. Its lease is renewed while held,
+// so a mint slower than the lease does not let a second replica in; if the holder dies the
+// lease runs out and another replica takes over.
+type lock struct {
+	kv    kv.Store
+	key   string
+	owner []byte
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// tryLock returns nil, nil when another owner holds the lock.
+func (s *Service) tryLock(ctx context.Context, key string) (*lock, error) {
+	owner := make([]byte, 16)
+	if _, err := rand.Read(owner); err != nil {
+		return nil, fmt.Errorf("clienttoken: lock owner: %w", err)
+	}
+	won, err := s.kv.SetNX(ctx, key, owner, s.o.LockLease)
+	if err != nil {
+		return nil, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+	}
+	if !won {
+		return nil, nil
+	}
+	l := &lock{kv: s.kv, key: key, owner: owner, stop: make(chan struct{}), done: make(chan struct{})}
+	go l.renew(s.o.LockLease, s.log)
+	return l, nil
+}
+
+func (l *lock) renew(lease time.Duration, log *slog.Logger) {
+	defer close(l.done)
+	t := time.NewTicker(lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), lease/3)
+			ok, err := l.kv.CompareAndExpire(ctx, l.key, l.owner, lease)
+			cancel()
+			if err != nil || !ok {
+				log.Warn("lost a token lock lease", "lock", l.key, "err", err)
+				return
+			}
+		}
+	}
+}
+
+// release stops renewal and deletes the lock if it is still ours.
+func (l *lock) release() {
+	close(l.stop)
+	<-l.done
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = l.kv.CompareAndDelete(ctx, l.key, l.owner)
+}

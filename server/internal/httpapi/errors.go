@@ -1,0 +1,186 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/basiq-bff/bff/server/internal/apperr"
+)
+
+// errorBody is the one error shape of the API.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// errorHandler renders every error a handler or middleware returns. Only 5xx are logged with
+// their cause; the body carries the public code and message, never the cause.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, code, msg, retry := apperr.Public(err)
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			status, code, msg = he.Code, httpCode(he.Code), http.StatusText(he.Code)+"."
+		}
+		if status >= 500 {
+			log.ErrorContext(c.Request().Context(), "request failed", "status", status, "code", code, "err", err)
+		}
+		if retry > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int((retry+999_999_999)/1_000_000_000)))
+		}
+		var body errorBody
+		body.Error.Code, body.Error.Message = code, msg
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(status)
+			return
+		}
+		_ = c.JSON(status, body)
+	}
+}
+
+// httpCode names echo's own errors (unknown route, wrong method) in our code style.
+func httpCode(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusBadRequest:
+		return "invalid_request"
+	case http.StatusUnauthorized:
+		return "unauthenticated"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusRequestEntityTooLarge:
+		return "invalid_request"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+}
+
+// maxBody bounds JSON request bodies: the largest one we accept (a login) is a few hundred
+// bytes.
+const maxBody = 16 << 10
+
+// decodeJSON reads a JSON object into v strictly: the content type must be JSON, the body
+// small, fields known, keys unique and nothing may follow the object. Every failure is a
+// 400 invalid_request with a sentence saying what was wrong.
+func decodeJSON(c echo.Context, v any) error {
+	r := c.Request()
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return apperr.New(apperr.Invalid, "The request body must be JSON (Content-Type: application/json).")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return apperr.New(apperr.Invalid, fmt.Sprintf("The request body is larger than %d bytes.", maxBody))
+		}
+		return apperr.Wrap(apperr.Invalid, err, "The request body could not be read.")
+	}
+	if err := checkDuplicateKeys(body); err != nil {
+		return apperr.Wrap(apperr.Invalid, err, "The request body is not valid JSON: "+err.Error()+".")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apperr.Wrap(apperr.Invalid, err, "The request body is not valid JSON: "+jsonProblem(err)+".")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return apperr.New(apperr.Invalid, "The request body must hold exactly one JSON object.")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing input back.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		return "field " + strconv.Quote(te.Field) + " has the wrong type"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body is empty or truncated"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "it does not match the expected object"
+}
+
+// checkDuplicateKeys rejects objects that name a key twice: decoders disagree on which one
+// wins, which is how request smuggling between layers starts.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var walk func() error
+	walk = func() error {
+		tok, err := dec.Token()
+		if err != nil {
+			return errors.New("malformed")
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return errors.New("malformed")
+				}
+				key, _ := k.(string)
+				if seen[key] {
+					return fmt.Errorf("duplicate key %q", truncate(key, 40))
+				}
+				seen[key] = true
+				if err := walk(); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if err := walk(); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+		}
+		if err != nil {
+			return errors.New("malformed")
+		}
+		return nil
+	}
+	return walk()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

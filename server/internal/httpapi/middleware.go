@@ -1,0 +1,245 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/rs/cors"
+
+	"github.com/basiq-bff/bff/config"
+	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/tenant"
+)
+
+// reqInfo is the per-request logging context; handlers fill in who the request is for.
+type reqInfo struct {
+	id      string
+	tenant  string
+	user    string // hashed
+	session string // hashed
+}
+
+type ctxKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(ctxKey{}).(*reqInfo)
+	return ri
+}
+
+// LogHandler wraps h so that every record logged with a request's context carries the request
+// id, tenant, hashed user and hashed session.
+func LogHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
+
+type ctxHandler struct{ slog.Handler }
+
+func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ri := infoFrom(ctx); ri != nil {
+		var hasTenant, hasUser bool
+		r.Attrs(func(a slog.Attr) bool {
+			hasTenant = hasTenant || a.Key == "tenant"
+			hasUser = hasUser || a.Key == "user"
+			return true
+		})
+		r.AddAttrs(slog.String("request_id", ri.id))
+		if ri.tenant != "" && !hasTenant {
+			r.AddAttrs(slog.String("tenant", ri.tenant))
+		}
+		if ri.user != "" && !hasUser {
+			r.AddAttrs(slog.String("user", ri.user))
+		}
+		if ri.session != "" {
+			r.AddAttrs(slog.String("session", ri.session))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h ctxHandler) WithAttrs(a []slog.Attr) slog.Handler { return ctxHandler{h.Handler.WithAttrs(a)} }
+func (h ctxHandler) WithGroup(n string) slog.Handler      { return ctxHandler{h.Handler.WithGroup(n)} }
+
+// requestContext assigns the request id (a well-formed incoming X-Request-ID is kept, so a
+// trace spans the load balancer and us), echoes it on the response and logs one line per
+// request.
+func requestContext(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			r := c.Request()
+			id := r.Header.Get(echo.HeaderXRequestID)
+			if !validRequestID(id) {
+				id = newRequestID()
+			}
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			ri := &reqInfo{id: id}
+			c.SetRequest(r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("route", routeOf(c)),
+				slog.Int("status", c.Response().Status), slog.Duration("duration", time.Since(start)),
+				slog.String("ip", c.RealIP()))
+			return nil
+		}
+	}
+}
+
+// routeOf is the matched route pattern, never the raw path: paths can carry anything.
+func routeOf(c echo.Context) string {
+	if p := c.Path(); p != "" {
+		return p
+	}
+	return "unmatched"
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, ch := range id {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// recoverPanics turns a panic into a logged 500 instead of a dropped connection.
+func recoverPanics(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					err = fmt.Errorf("panic: %v", v)
+				}
+			}()
+			return next(c)
+		}
+	}
+}
+
+// securityHeaders sets the headers every response carries. The CSP lets the SPA reach its own
+// origin and the tenants' Basiq APIs and nothing else; it is rebuilt when the tenant snapshot
+// changes.
+func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.MiddlewareFunc {
+	type cached struct {
+		snap *tenant.Snapshot
+		csp  string
+	}
+	var cur atomic.Pointer[cached]
+	csp := func() string {
+		snap := tenants.Load()
+		if c := cur.Load(); c != nil && c.snap == snap {
+			return c.csp
+		}
+		connect := []string{"'self'"}
+		for _, t := range snap.List() {
+			if u, err := url.Parse(t.BaseURL); err == nil && !slices.Contains(connect, u.Scheme+"://"+u.Host) {
+				connect = append(connect, u.Scheme+"://"+u.Host)
+			}
+		}
+		v := "default-src 'self'; connect-src " + strings.Join(connect, " ") +
+			"; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+		cur.Store(&cached{snap: snap, csp: v})
+		return v
+	}
+	secure := cfg.Session.IsSecure()
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", csp())
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			if secure {
+				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			}
+			return next(c)
+		}
+	}
+}
+
+// corsMiddleware grants credentialed cross-origin access to exactly the configured origins.
+// config.Validate refuses "*" and patterns: with credentials, rs/cors would otherwise reflect
+// almost any origin.
+func corsMiddleware(cfg *config.Config) echo.MiddlewareFunc {
+	c := cors.New(cors.Options{
+		AllowedOrigins:   cfg.CORS.AllowedOrigins,
+		AllowCredentials: true,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID"},
+		ExposedHeaders:   []string{"X-Request-ID", "Retry-After"},
+		MaxAge:           600,
+	})
+	return echo.WrapMiddleware(c.Handler)
+}
+
+// crossSiteGuard is the one CSRF check. Every state-changing request, and every token or auth
+// read except GET /auth/me, must carry X-CSRF: 1 (a custom header forces a CORS preflight, so
+// a foreign page cannot send it) and, when the browser says where it comes from, an allowed
+// Origin (or Referer). Go's Fetch-Metadata check runs first as a second layer.
+func crossSiteGuard(cfg *config.Config) echo.MiddlewareFunc {
+	allowed := map[string]bool{cfg.PublicOrigin: true}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range cfg.CORS.AllowedOrigins {
+		allowed[o] = true
+		_ = cop.AddTrustedOrigin(o) // validated at config load
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if !needsCSRF(r) {
+				return next(c)
+			}
+			if err := cop.Check(r); err != nil {
+				return apperr.Wrap(apperr.CSRF, err, "Cross-site requests are not allowed.")
+			}
+			if r.Header.Get("X-CSRF") != "1" {
+				return apperr.New(apperr.CSRF, "The X-CSRF: 1 header is required.")
+			}
+			if o := r.Header.Get("Origin"); o != "" {
+				if !allowed[o] {
+					return apperr.New(apperr.CSRF, "The request's origin is not allowed.")
+				}
+			} else if ref := r.Header.Get("Referer"); ref != "" {
+				u, err := url.Parse(ref)
+				if err != nil || !allowed[u.Scheme+"://"+u.Host] {
+					return apperr.New(apperr.CSRF, "The request's origin is not allowed.")
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
+func needsCSRF(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		p := r.URL.Path
+		return p == "/client-token" || strings.HasPrefix(p, "/auth/") && p != "/auth/me"
+	case http.MethodOptions:
+		return false
+	}
+	return true
+}

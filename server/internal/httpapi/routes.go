@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"github.com/labstack/echo/v4"
+)
+
+// addRoutes is the whole public HTTP surface (DESIGN.md §4). Middleware order, outermost
+// first: request id and log context, panic recovery, security headers, CORS (answers
+// preflights), then the cross-site checks, which guard every state-changing and token route
+// without any per-route opt-in.
+func addRoutes(e *echo.Echo, d Deps) {
+	e.Use(
+		requestContext(d.Log),
+		recoverPanics(d.Log),
+		securityHeaders(d.Config, d.Tenants),
+		corsMiddleware(d.Config),
+		crossSiteGuard(d.Config),
+	)
+
+	authed := requireSession(d.Sessions, d.Tenants)
+
+	e.GET("/auth/tenants", handleTenants(d.Tenants))
+	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants))
+	e.POST("/auth/logout", handleLogout(d.Sessions), authed)
+	e.GET("/auth/me", handleMe(), authed)
+
+	e.GET("/client-token", handleClientToken(d.Tokens, d.Sessions), authed)
+
+	e.POST("/connect/consent", handleConsent(d.Tokens, d.Sessions, d.KV, d.StateKey), authed)
+	e.GET("/connect/return", handleConsentReturn(d.KV, d.StateKey))
+
+	static := handleStatic(d.Static)
+	e.GET("/", static)
+	e.GET("/*", static)
+}

@@ -1,0 +1,120 @@
+// Package httpapi is the BFF's HTTP surface: the public API and SPA, and the admin listener.
+// It is the only importer of echo and rs/cors. routes.go lists every route; handlers return
+// errors and one error handler renders them as {"error":{"code","message"}}.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/basiq-bff/bff/config"
+	"github.com/basiq-bff/bff/server/internal/auth"
+	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/session"
+	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/tenant"
+)
+
+// Deps are what the public server needs. All fields are required.
+type Deps struct {
+	Log      *slog.Logger
+	Config   *config.Config
+	Tenants  *tenant.Registry
+	Sessions *session.Store
+	Auth     *auth.Service
+	Tokens   *clienttoken.Service
+	KV       kv.Store
+	// StateKey signs Consent UI state values.
+	StateKey []byte
+	// Static is the SPA's file system (web.FS).
+	Static http.FileSystem
+}
+
+// NewServer returns the public handler.
+func NewServer(d Deps) (*echo.Echo, error) {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(d.Log)
+	ipx, err := ipExtractor(d.Config.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	e.IPExtractor = ipx
+	addRoutes(e, d)
+	return e, nil
+}
+
+// Admin is what the admin listener needs.
+type Admin struct {
+	DB      *store.DB
+	KV      kv.Store
+	Metrics http.Handler
+	// ConfigOK reports whether a valid configuration is in force.
+	ConfigOK func() bool
+}
+
+// NewAdmin returns the admin handler: /healthz (alive), /readyz (database, kv and config
+// usable, each with a real round trip), /metrics.
+func NewAdmin(a Admin) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"database": "ok", "kv": "ok", "config": "ok"}
+		ok := true
+		if err := a.DB.Ping(ctx); err != nil {
+			checks["database"], ok = "unavailable", false
+		}
+		if err := a.KV.Ping(ctx); err != nil {
+			checks["kv"], ok = "unavailable", false
+		}
+		if a.ConfigOK != nil && !a.ConfigOK() {
+			checks["config"], ok = "invalid", false
+		}
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	})
+	if a.Metrics != nil {
+		mux.Handle("GET /metrics", a.Metrics)
+	}
+	return mux
+}
+
+// ipExtractor takes the client IP from the socket unless the peer is a trusted proxy; then
+// X-Forwarded-For is read right to left through trusted hops only. Echo trusts loopback and
+// private ranges by default; we trust exactly the configured ranges.
+func ipExtractor(trusted []string) (echo.IPExtractor, error) {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect(), nil
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, s := range trusted {
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return nil, err
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			n = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+		}
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...), nil
+}

@@ -1,0 +1,47 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/session"
+	"github.com/basiq-bff/bff/server/internal/tenant"
+)
+
+func handleClientToken(tokens *clienttoken.Service, store *session.Store) echo.HandlerFunc {
+	type response struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	return func(c echo.Context) error {
+		sess, d, t := sessionOf(c)
+		tok, err := clientToken(c, tokens, store, sess, d, t)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.JSON(http.StatusOK, response{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn})
+	}
+}
+
+// clientToken makes sure the person has a Basiq user first (API 3.0 binds the token to it; on
+// 2.x the browser needs it to create connections), and remembers the id in the session so the
+// next request skips the database.
+func clientToken(c echo.Context, tokens *clienttoken.Service, store *session.Store, sess *sessions.Session, d session.Data, t *tenant.Tenant) (clienttoken.Token, error) {
+	ctx := c.Request().Context()
+	if d.BasiqUserID == "" {
+		id, err := tokens.BasiqUser(ctx, t, d.UserID, d.Email)
+		if err != nil {
+			return clienttoken.Token{}, err
+		}
+		if err := store.SetBasiqUserID(ctx, sess, id); err != nil {
+			return clienttoken.Token{}, err
+		}
+		d.BasiqUserID = id
+	}
+	return tokens.ClientToken(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID})
+}

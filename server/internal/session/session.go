@@ -1,0 +1,352 @@
+// Package session keeps end-user login sessions server-side in the kv store, behind a
+// gorilla/sessions Store: the cookie holds only the signed session id (256 random bits); the
+// record (user, tenant, times) lives in kv. It is the only importer of gorilla/sessions and
+// adds typed accessors, idle and absolute timeouts and "end every session of this user".
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/kv"
+)
+
+// Options configure the store.
+type Options struct {
+	// Keys sign the cookie: the first signs, all verify, so keys rotate by prepending.
+	Keys            [][]byte
+	Secure          bool
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	Now             func() time.Time // nil: time.Now
+}
+
+// touchEvery bounds how often the sliding idle timeout is written back: at most one kv write
+// per session per minute keeps the token hot path at one read.
+const touchEvery = time.Minute
+
+// Data is what a session knows about its person.
+type Data struct {
+	UserID      int64
+	Tenant      string
+	Email       string
+	BasiqUserID string
+	Created     time.Time
+	Seen        time.Time
+}
+
+// record is Data as stored in kv.
+type record struct {
+	UserID      int64  `json:"uid"`
+	Tenant      string `json:"tid"`
+	Email       string `json:"em"`
+	BasiqUserID string `json:"bu,omitempty"`
+	Created     int64  `json:"ct"`
+	Seen        int64  `json:"st"`
+}
+
+// value keys in sessions.Session.Values.
+const valData = "data"
+
+// Store implements sessions.Store over kv.
+type Store struct {
+	kv     kv.Store
+	codecs []securecookie.Codec
+	opts   Options
+	name   string
+	now    func() time.Time
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// NewStore returns a session store. It fails when no signing key is given.
+func NewStore(store kv.Store, o Options) (*Store, error) {
+	if len(o.Keys) == 0 {
+		return nil, errors.New("session: at least one signing key is required")
+	}
+	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, k := range o.Keys {
+		c := securecookie.New(k, nil)
+		// The id is opaque bytes: no gob, no JSON, just the signature and timestamp.
+		c.SetSerializer(securecookie.NopEncoder{})
+		c.MaxAge(int(o.AbsoluteTimeout / time.Second))
+		c.MaxLength(512)
+		s.codecs = append(s.codecs, c)
+	}
+	return s, nil
+}
+
+// CookieName is __Host-bff for secure cookies (the prefix makes browsers insist on Secure,
+// Path=/ and no Domain) and bff for plain-http development.
+func CookieName(secure bool) string {
+	if secure {
+		return "__Host-bff"
+	}
+	return "bff"
+}
+
+// Name returns the cookie name this store uses.
+func (s *Store) Name() string { return s.name }
+
+// Get returns the request's session through gorilla's per-request registry.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New loads the session named by the request's cookie. A missing, forged, expired or unknown
+// cookie yields a new empty session (IsNew) and no error; a failing kv store yields an error
+// that wraps kv.ErrUnavailable, so the caller can answer 503 instead of logging people out.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(s, name)
+	sess.Options = s.cookieOptions()
+	sess.IsNew = true
+	c, err := r.Cookie(name)
+	if err != nil {
+		return sess, nil
+	}
+	var id []byte
+	if err := securecookie.DecodeMulti(name, c.Value, &id, s.codecs...); err != nil {
+		return sess, nil
+	}
+	d, ok, err := s.load(r.Context(), string(id))
+	if err != nil || !ok {
+		return sess, err
+	}
+	sess.ID = string(id)
+	sess.IsNew = false
+	sess.Values[valData] = d
+	return sess, nil
+}
+
+// Save writes the session record and its cookie. A session with Options.MaxAge < 0 is
+// deleted and its cookie expired. A session without an id gets a fresh one.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		if sess.ID != "" {
+			if err := s.delete(r.Context(), sess.ID, dataOf(sess)); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	d, ok := sess.Values[valData].(Data)
+	if !ok {
+		return errors.New("session: save without data")
+	}
+	if sess.ID == "" {
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		sess.ID = id
+	}
+	if err := s.write(r.Context(), sess.ID, d); err != nil {
+		return err
+	}
+	enc, err := securecookie.EncodeMulti(sess.Name(), []byte(sess.ID), s.codecs...)
+	if err != nil {
+		return fmt.Errorf("session: encode cookie: %w", err)
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), enc, sess.Options))
+	return nil
+}
+
+func (s *Store) cookieOptions() *sessions.Options {
+	return &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(s.opts.AbsoluteTimeout / time.Second),
+		Secure:   s.opts.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+	}
+}
+
+func sessKey(id string) string { return "sess:" + id }
+func userKey(tenant string, userID int64) string {
+	return "usess:" + tenant + ":" + strconv.FormatInt(userID, 10)
+}
+
+// load returns the record of id; ok is false when it does not exist or has timed out (then
+// it is deleted).
+func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
+	b, err := s.kv.Get(ctx, sessKey(id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return Data{}, false, nil
+	}
+	if err != nil {
+		return Data{}, false, fmt.Errorf("session: load: %w", err)
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Data{}, false, nil
+	}
+	d := Data{UserID: rec.UserID, Tenant: rec.Tenant, Email: rec.Email, BasiqUserID: rec.BasiqUserID,
+		Created: time.Unix(rec.Created, 0), Seen: time.Unix(rec.Seen, 0)}
+	now := s.now()
+	if now.Sub(d.Seen) >= s.opts.IdleTimeout || now.Sub(d.Created) >= s.opts.AbsoluteTimeout {
+		if err := s.delete(ctx, id, d); err != nil {
+			return Data{}, false, err
+		}
+		return Data{}, false, nil
+	}
+	return d, true, nil
+}
+
+// write stores the record with a TTL that ends it at whichever timeout comes first, so kv
+// forgets abandoned sessions by itself.
+func (s *Store) write(ctx context.Context, id string, d Data) error {
+	ttl := min(d.Seen.Add(s.opts.IdleTimeout).Sub(s.now()), d.Created.Add(s.opts.AbsoluteTimeout).Sub(s.now()))
+	if ttl <= 0 {
+		return errors.New("session: write of a session that has already timed out")
+	}
+	b, err := json.Marshal(record{UserID: d.UserID, Tenant: d.Tenant, Email: d.Email, BasiqUserID: d.BasiqUserID,
+		Created: d.Created.Unix(), Seen: d.Seen.Unix()})
+	if err != nil {
+		return fmt.Errorf("session: encode: %w", err)
+	}
+	if err := s.kv.Set(ctx, sessKey(id), b, ttl); err != nil {
+		return fmt.Errorf("session: save: %w", err)
+	}
+	// The per-user index lives as long as the longest session could.
+	if err := s.kv.SAdd(ctx, userKey(d.Tenant, d.UserID), s.opts.AbsoluteTimeout, id); err != nil {
+		return fmt.Errorf("session: index: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, id string, d Data) error {
+	if err := s.kv.Delete(ctx, sessKey(id)); err != nil {
+		return fmt.Errorf("session: delete: %w", err)
+	}
+	if d.UserID != 0 {
+		if err := s.kv.SRem(ctx, userKey(d.Tenant, d.UserID), id); err != nil {
+			return fmt.Errorf("session: unindex: %w", err)
+		}
+	}
+	return nil
+}
+
+func dataOf(sess *sessions.Session) Data {
+	d, _ := sess.Values[valData].(Data)
+	return d
+}
+
+func newID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("session: new id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// HashID is the form of a session id that may appear in logs.
+func HashID(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:8])
+}
+
+// Current returns the request's session and its data. It returns apperr.Unauthenticated when
+// there is none (or it timed out) and apperr.StoreUnavailable when kv fails.
+func (s *Store) Current(r *http.Request) (*sessions.Session, Data, error) {
+	sess, err := s.New(r, s.name)
+	if err != nil {
+		return nil, Data{}, apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	if sess.IsNew {
+		return nil, Data{}, apperr.New(apperr.Unauthenticated, "")
+	}
+	return sess, dataOf(sess), nil
+}
+
+// Begin starts a new session for d's user and sets its cookie. Any session the request came
+// with is ended first, so an id planted before login is never promoted.
+func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
+	if old, err := s.New(r, s.name); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	} else if !old.IsNew {
+		if err := s.delete(r.Context(), old.ID, dataOf(old)); err != nil {
+			return apperr.Wrap(apperr.StoreUnavailable, err, "")
+		}
+	}
+	now := s.now()
+	d.Created, d.Seen = now, now
+	sess := sessions.NewSession(s, s.name)
+	sess.Options = s.cookieOptions()
+	sess.IsNew = true
+	sess.Values[valData] = d
+	if err := s.Save(r, w, sess); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	return nil
+}
+
+// End deletes the session and expires its cookie.
+func (s *Store) End(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
+	sess.Options.MaxAge = -1
+	if err := s.Save(r, w, sess); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	return nil
+}
+
+// Touch slides the idle timeout, writing at most once per minute.
+func (s *Store) Touch(ctx context.Context, sess *sessions.Session) error {
+	d := dataOf(sess)
+	now := s.now()
+	if now.Sub(d.Seen) < touchEvery {
+		return nil
+	}
+	d.Seen = now
+	sess.Values[valData] = d
+	if err := s.write(ctx, sess.ID, d); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	return nil
+}
+
+// SetBasiqUserID records the person's Basiq user id in the session, so later requests need
+// no database read.
+func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id string) error {
+	d := dataOf(sess)
+	d.BasiqUserID = id
+	sess.Values[valData] = d
+	if err := s.write(ctx, sess.ID, d); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	return nil
+}
+
+// EndUser deletes every session of the user, on every replica: used when the user is disabled,
+// changes password or their tenant is removed.
+func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, error) {
+	ids, err := s.kv.SMembers(ctx, userKey(tenant, userID))
+	if err != nil {
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	keys := make([]string, 0, len(ids)+1)
+	for _, id := range ids {
+		keys = append(keys, sessKey(id))
+	}
+	keys = append(keys, userKey(tenant, userID))
+	if err := s.kv.Delete(ctx, keys...); err != nil {
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	return len(ids), nil
+}

@@ -1,0 +1,111 @@
+// Package tenant holds the immutable snapshot of configured tenants and their Basiq keys, and
+// swaps it atomically on reload: a request keeps the snapshot it started with. It computes key
+// fingerprints (a keyed hash, never the key) that go into token cache keys. It imports config.
+package tenant
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync/atomic"
+
+	"github.com/basiq-bff/bff/config"
+)
+
+// Key is one usable Basiq API key of a tenant.
+type Key struct {
+	ID string
+	// Fingerprint identifies the key material together with the base URL and API version it
+	// mints for. It is safe to log and to put in Redis keys.
+	Fingerprint string
+	Secret      config.Secret
+}
+
+// Tenant is one customer organisation, as configured. Values are never mutated after
+// NewSnapshot returns them.
+type Tenant struct {
+	ID         string
+	Name       string
+	BaseURL    string
+	Version    string
+	ConsentURL string
+	// Keys are the listed, non-revoked keys in config order: Keys[0] is the primary.
+	Keys []Key
+	// Revoked are the ids and fingerprints of keys listed with revoked: true.
+	Revoked []Key
+}
+
+// BindsUser reports whether CLIENT_ACCESS tokens must carry the person's Basiq user id: API
+// 3.0 requires it; 2.x tenants share one unbound token.
+func (t *Tenant) BindsUser() bool { return t.Version == "3.0" }
+
+// Snapshot is an immutable set of tenants.
+type Snapshot struct {
+	byID  map[string]*Tenant
+	order []*Tenant
+}
+
+// NewSnapshot builds a snapshot from validated configuration. fpKey keys the fingerprint
+// hash; every replica must use the same one (it is derived from the cache encryption key).
+func NewSnapshot(tenants []config.Tenant, fpKey []byte) *Snapshot {
+	s := &Snapshot{byID: make(map[string]*Tenant, len(tenants))}
+	for _, ct := range tenants {
+		t := &Tenant{
+			ID:         ct.ID,
+			Name:       ct.Name,
+			BaseURL:    ct.Basiq.BaseURL,
+			Version:    ct.Basiq.Version,
+			ConsentURL: ct.Basiq.ConsentURL,
+		}
+		for _, k := range ct.Basiq.APIKeys {
+			key := Key{ID: k.ID, Secret: k.Secret, Fingerprint: Fingerprint(fpKey, t.BaseURL, t.Version, k.Secret.Reveal())}
+			if k.Revoked {
+				t.Revoked = append(t.Revoked, key)
+			} else {
+				t.Keys = append(t.Keys, key)
+			}
+		}
+		s.byID[t.ID] = t
+		s.order = append(s.order, t)
+	}
+	return s
+}
+
+// Get returns the tenant with the given id.
+func (s *Snapshot) Get(id string) (*Tenant, bool) {
+	t, ok := s.byID[id]
+	return t, ok
+}
+
+// List returns the tenants in config order. The slice must not be modified.
+func (s *Snapshot) List() []*Tenant { return s.order }
+
+// Fingerprint is the keyed hash of everything a mint depends on besides tenant, scope and
+// user: the key material, the Basiq base URL and the API version. Changing any of them
+// changes the token cache key, so a token is never served for parameters it was not minted
+// with.
+func Fingerprint(fpKey []byte, baseURL, version, apiKey string) string {
+	m := hmac.New(sha256.New, fpKey)
+	m.Write([]byte(baseURL))
+	m.Write([]byte{0})
+	m.Write([]byte(version))
+	m.Write([]byte{0})
+	m.Write([]byte(apiKey))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// Registry holds the current snapshot. Load is a single atomic read, cheap on the hot path.
+type Registry struct{ cur atomic.Pointer[Snapshot] }
+
+// NewRegistry returns a registry holding s.
+func NewRegistry(s *Snapshot) *Registry {
+	r := &Registry{}
+	r.cur.Store(s)
+	return r
+}
+
+// Load returns the current snapshot.
+func (r *Registry) Load() *Snapshot { return r.cur.Load() }
+
+// Swap installs s and returns the snapshot it replaced.
+func (r *Registry) Swap(s *Snapshot) *Snapshot { return r.cur.Swap(s) }

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/basiq-bff/bff/config"
+	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/auth"
+	"github.com/basiq-bff/bff/server/internal/basiq"
+	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/httpapi"
+	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/session"
+	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/web"
+)
+
+// Demo credentials, printed at start-up. They exist only in the demo database.
+const (
+	demoEmail    = "demo@example.com"
+	demoPassword = "demo-password"
+)
+
+// serve runs the BFF until ctx is done.
+func serve(ctx context.Context, env cliEnv) error {
+	var cfg *config.Config
+	var emu *emulatorServer
+	if path := config.Path(env.configFlag, env.getenv); path != "" {
+		c, err := config.Load(path, env.getenv)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		cfg = c
+	} else {
+		var err error
+		if emu, err = startEmulator(ctx, "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("demo emulator: %w", err)
+		}
+		defer emu.close()
+		if cfg, err = demoConfig(emu.url, env.getenv); err != nil {
+			return err
+		}
+	}
+	log := newLogger(cfg, env.stderr)
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w)
+	}
+
+	a, err := open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := a.db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	pub, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	defer pub.Close()
+	adm, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		return fmt.Errorf("admin listen %s: %w", cfg.AdminListen, err)
+	}
+	defer adm.Close()
+	publicURL := "http://" + pub.Addr().String()
+	if cfg.Demo {
+		// The origin the browser will use is the address actually bound.
+		cfg.PublicOrigin = publicURL
+		if err := seedDemo(ctx, a.db); err != nil {
+			return err
+		}
+		emu.emu.SetConsentRedirect(publicURL + "/connect/return")
+	}
+
+	stateKey, err := cfg.Session.Keys[0].Hex32()
+	if err != nil {
+		return err
+	}
+	e, err := httpapi.NewServer(httpapi.Deps{
+		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
+		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS),
+	})
+	if err != nil {
+		return err
+	}
+	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv})
+
+	servers := []*http.Server{newHTTPServer(e, log), newHTTPServer(admin, log)}
+	errc := make(chan error, 2)
+	go func() { errc <- servers[0].Serve(pub) }()
+	go func() { errc <- servers[1].Serve(adm) }()
+
+	if cfg.Demo {
+		printDemoBanner(env.stdout, publicURL, "http://"+adm.Addr().String(), emu.url)
+	}
+	fmt.Fprintf(env.stdout, "listening on %s (admin http://%s)\n", publicURL, adm.Addr())
+	log.Info("serving", "public", pub.Addr().String(), "admin", adm.Addr().String(), "demo", cfg.Demo, "tenants", len(cfg.Tenants))
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(shutCtx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// newHTTPServer bounds every phase of a connection, so slow clients cannot hold goroutines.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// app is the set of opened dependencies, shared by serve and the CLI commands.
+type app struct {
+	cfg      *config.Config
+	db       *store.DB
+	kv       kv.Store
+	tenants  *tenant.Registry
+	sessions *session.Store
+	auth     *auth.Service
+	tokens   *clienttoken.Service
+}
+
+func open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.db, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if cfg.RedisURL == "" {
+		a.kv = kv.NewMemory(nil)
+	} else if a.kv, err = kv.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	cacheKey, err := cfg.Cache.EncryptionKey.Hex32()
+	if err != nil {
+		return nil, err
+	}
+	a.tenants = tenant.NewRegistry(tenant.NewSnapshot(cfg.Tenants, deriveKey(cacheKey, "bff key fingerprint v1")))
+
+	var keys [][]byte
+	for _, k := range cfg.Session.Keys {
+		b, err := k.Hex32()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, b)
+	}
+	if a.sessions, err = session.NewStore(a.kv, session.Options{
+		Keys: keys, Secure: cfg.Session.IsSecure(),
+		IdleTimeout: cfg.Session.IdleTimeout.D(), AbsoluteTimeout: cfg.Session.AbsoluteTimeout.D(),
+	}); err != nil {
+		return nil, err
+	}
+	if a.auth, err = auth.New(a.db, a.kv, auth.Limits{
+		PerAccount: cfg.Login.MaxAttemptsPerAccount, PerIP: cfg.Login.MaxAttemptsPerIP, Window: cfg.Login.Window.D(),
+	}); err != nil {
+		return nil, err
+	}
+	ct := cfg.ClientToken
+	if a.tokens, err = clienttoken.New(a.kv, basiq.New(nil, 10*time.Second), a.db, log, clienttoken.Options{
+		RefreshAfter: ct.RefreshAfter.D(), MinRemaining: ct.MinRemaining.D(), Deadline: ct.Deadline.D(),
+		L1TTL: ct.L1TTL.D(), EncryptionKey: cacheKey,
+	}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.tokens != nil {
+		a.tokens.Close()
+	}
+	if a.kv != nil {
+		a.kv.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}
+
+// deriveKey separates the uses of one configured key.
+func deriveKey(master []byte, label string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if cfg.Log.Format == "text" {
+		h = slog.NewTextHandler(w, opts)
+	} else {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(httpapi.LogHandler(h))
+}
+
+// demoConfig builds the demo configuration. Its keys are random per start: sessions do not
+// outlive the process anyway, since demo mode keeps them in memory.
+func demoConfig(emulatorURL string, getenv func(string) string) (*config.Config, error) {
+	sk, ck := make([]byte, 32), make([]byte, 32)
+	if _, err := rand.Read(sk); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(ck); err != nil {
+		return nil, err
+	}
+	dataDir := "data"
+	if d := getenv("BFF_DEMO_DATA_DIR"); d != "" {
+		dataDir = d
+	}
+	cfg := config.Demo(dataDir, emulatorURL, emulator.DemoAPIKey, hex.EncodeToString(sk), hex.EncodeToString(ck))
+	// Demo mode stays on loopback: BFF_LISTEN may move the port, never the interface.
+	for _, o := range []struct {
+		env string
+		dst *string
+	}{{"BFF_LISTEN", &cfg.Listen}, {"BFF_ADMIN_LISTEN", &cfg.AdminListen}} {
+		v := getenv(o.env)
+		if v == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(v)
+		if err != nil || (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+			return nil, fmt.Errorf("demo mode listens on loopback only: %s=%q", o.env, v)
+		}
+		*o.dst = v
+	}
+	if err := os.MkdirAll(filepath.Clean(dataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("demo data dir: %w", err)
+	}
+	return cfg, nil
+}
+
+func seedDemo(ctx context.Context, db *store.DB) error {
+	_, err := db.UserByEmail(ctx, "demo", demoEmail)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, apperr.NotFound) {
+		return err
+	}
+	hash, err := auth.HashPassword(demoPassword)
+	if err != nil {
+		return err
+	}
+	if _, err := db.CreateUser(ctx, "demo", demoEmail, hash); err != nil && !errors.Is(err, apperr.Conflict) {
+		return fmt.Errorf("seed demo user: %w", err)
+	}
+	return nil
+}
+
+func printDemoBanner(w io.Writer, publicURL, adminURL, emuURL string) {
+	line := strings.Repeat("=", 72)
+	fmt.Fprintf(w, `%s
+  DEMO MODE — not for production
+  No config given: SQLite under data/, an in-process store (single replica)
+  and the built-in Basiq emulator instead of Basiq. Loopback only.
+
+  Open      %s
+  Log in    %s / %s   (tenant "demo", Basiq API 3.0)
+  Emulator  %s  (the demo API key works only there)
+  Admin     %s/healthz  %s/metrics
+%s
+`, line, publicURL, demoEmail, demoPassword, emuURL, adminURL, adminURL, line)
+}
