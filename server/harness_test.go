@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/store/storetest"
+)
+
+// stack is a test deployment: the Basiq emulator, a config file, a real Postgres schema and
+// a real Redis prefix shared by every replica started from it.
+type stack struct {
+	t        *testing.T
+	emu      *emulator.Emulator
+	emuURL   string
+	dir      string
+	cfgPath  string
+	env      map[string]string
+	keys     map[string]string // tenant key env var -> API key
+	dbURL    string
+	redisURL string
+	prefix   string
+}
+
+// stackOptions shape the config written for a stack.
+type stackOptions struct {
+	extra string // YAML appended at top level (e.g. client_token: ...)
+	emu   emulator.Options
+}
+
+func newStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	redisURL := kvtest.RedisURL(t)
+	s := &stack{
+		t:        t,
+		dir:      t.TempDir(),
+		redisURL: redisURL,
+		prefix:   kvtest.Prefix(t, redisURL),
+		dbURL:    storetest.PostgresURL(t),
+		keys:     map[string]string{"ACME_KEY": emulator.GenerateKey(), "ACME_KEY_OLD": emulator.GenerateKey(), "BETA_KEY": emulator.GenerateKey()},
+	}
+	s.emu = emulator.New(o.emu)
+	srv := httptest.NewServer(s.emu)
+	t.Cleanup(srv.Close)
+	s.emuURL = srv.URL
+	for _, k := range s.keys {
+		s.emu.AddKey(k, emulator.KeyOptions{})
+	}
+	s.env = map[string]string{"BFF_CONFIG": filepath.Join(s.dir, "bff.yaml")}
+	for k, v := range s.keys {
+		s.env[k] = v
+	}
+	s.cfgPath = s.env["BFF_CONFIG"]
+	s.writeConfig(o.extra)
+	return s
+}
+
+func randomHex(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// writeConfig writes two tenants: acme on API 3.0 and beta on API 2.0.
+func (s *stack) writeConfig(extra string) {
+	s.t.Helper()
+	if s.env["SESSION_KEY"] == "" {
+		s.env["SESSION_KEY"], s.env["CACHE_KEY"] = randomHex(s.t), randomHex(s.t)
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+public_origin: http://app.example.test
+database_url: %q
+redis_url: %q
+redis_prefix: %q
+session:
+  secure: false
+  keys: [{env: SESSION_KEY}]
+cache:
+  encryption_key: {env: CACHE_KEY}
+cors:
+  allowed_origins: [http://spa.example.test]
+tenants:
+  - id: acme
+    name: Acme Lending
+    basiq:
+      base_url: %[4]s
+      version: "3.0"
+      consent_url: %[4]s/home
+      api_keys:
+        - {id: acme-1, env: ACME_KEY}
+  - id: beta
+    name: Beta Credit
+    basiq:
+      base_url: %[4]s
+      version: "2.0"
+      api_keys:
+        - {id: beta-1, env: BETA_KEY}
+%s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra)
+	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stack) getenv(k string) string { return s.env[k] }
+
+// cli runs one command to completion.
+func (s *stack) cli(stdin string, args ...string) (string, error) {
+	s.t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, append([]string{"server"}, args...), s.getenv, strings.NewReader(stdin), &out, &errOut)
+	if err != nil {
+		return out.String() + errOut.String(), err
+	}
+	return out.String(), nil
+}
+
+func (s *stack) addUser(tenant, email, password string) {
+	s.t.Helper()
+	if out, err := s.cli(password+"\n", "users", "add", "--tenant", tenant, "--email", email); err != nil {
+		s.t.Fatalf("users add %s/%s: %v\n%s", tenant, email, err, out)
+	}
+}
+
+// replica is one running BFF process (in-process, through run).
+type replica struct {
+	url, admin string
+	logs       *syncBuffer
+	stop       context.CancelFunc
+	done       chan error
+}
+
+// syncBuffer collects a replica's logs; tests read them to prove nothing secret is logged.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// start runs a replica with s's config until the test ends.
+func (s *stack) start() *replica {
+	s.t.Helper()
+	return startRun(s.t, s.getenv)
+}
+
+func startRun(t *testing.T, getenv func(string) string) *replica {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	r := &replica{logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	go func() {
+		err := run(ctx, []string{"server"}, getenv, strings.NewReader(""), pw, r.logs)
+		pw.CloseWithError(io.EOF)
+		r.done <- err
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var pub, adm string
+			if n, _ := fmt.Sscanf(sc.Text(), "listening on %s (admin %s", &pub, &adm); n == 2 {
+				r.url, r.admin = pub, strings.TrimSuffix(adm, ")")
+				ready <- nil
+				break
+			}
+		}
+		io.Copy(io.Discard, pr)
+		ready <- fmt.Errorf("server exited before listening")
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			cancel()
+			t.Fatalf("start: %v: %v\n%s", err, <-r.done, r.logs)
+		}
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("start: timed out\n%s", r.logs)
+	}
+	t.Cleanup(func() {
+		r.stop()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("server stopped with error: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("server did not stop within 15s")
+		}
+	})
+	return r
+}
+
+// client is a browser stand-in: a cookie jar and the SPA's headers.
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newClient(t *testing.T, base string) *client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// response is a finished exchange, body read.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// errorCode returns the code of an error body, failing the test if the body is not one.
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("status %d: not an error body: %q", r.status, r.body)
+	}
+	return e.Error.Code
+}
+
+func (c *client) do(method, path string, body string, header map[string]string) response {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+var spaHeaders = map[string]string{"X-CSRF": "1", "Content-Type": "application/json"}
+
+func (c *client) login(tenant, email, password string) response {
+	c.t.Helper()
+	b, _ := json.Marshal(map[string]string{"tenant": tenant, "email": email, "password": password})
+	return c.do("POST", "/auth/login", string(b), spaHeaders)
+}
+
+func (c *client) mustLogin(tenant, email, password string) {
+	c.t.Helper()
+	if r := c.login(tenant, email, password); r.status != 200 {
+		c.t.Fatalf("login %s: %d %s", email, r.status, r.body)
+	}
+}
+
+// tokenResponse is GET /client-token's body.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+func (c *client) token() (tokenResponse, response) {
+	c.t.Helper()
+	r := c.do("GET", "/client-token", "", map[string]string{"X-CSRF": "1"})
+	var tr tokenResponse
+	if r.status == 200 {
+		r.json(c.t, &tr)
+	}
+	return tr, r
+}
+
+func (c *client) mustToken() tokenResponse {
+	c.t.Helper()
+	tr, r := c.token()
+	if r.status != 200 {
+		c.t.Fatalf("client-token: %d %s", r.status, r.body)
+	}
+	return tr
+}
+
+type meResponse struct {
+	User struct {
+		ID          int64  `json:"id"`
+		Email       string `json:"email"`
+		Tenant      string `json:"tenant"`
+		BasiqUserID string `json:"basiq_user_id"`
+	} `json:"user"`
+	Basiq struct {
+		APIURL     string `json:"api_url"`
+		ConsentURL string `json:"consent_url"`
+		Version    string `json:"version"`
+	} `json:"basiq"`
+}
+
+func (c *client) me() meResponse {
+	c.t.Helper()
+	r := c.do("GET", "/auth/me", "", nil)
+	if r.status != 200 {
+		c.t.Fatalf("me: %d %s", r.status, r.body)
+	}
+	var m meResponse
+	r.json(c.t, &m)
+	return m
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
