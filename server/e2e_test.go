@@ -201,16 +201,16 @@ func TestRefusals(t *testing.T) {
 		{"connect return with a forged state", anon, "GET", "/connect/return?state=abc.def", "", nil, 400, "invalid_state"},
 	}
 	bodies := map[string]string{
-		"unknown tenant":   `{"tenant":"nope","email":"a@b.c","password":"x"}`,
-		"malformed JSON":   `{"tenant":"acme",`,
-		"oversized body":   `{"tenant":"acme","email":"a@b.c","password":"` + strings.Repeat("x", 20<<10) + `"}`,
-		"unknown field":    `{"tenant":"acme","email":"a@b.c","password":"x","admin":true}`,
-		"duplicate key":    `{"tenant":"acme","email":"a@b.c","password":"x","tenant":"beta"}`,
-		"trailing data":    `{"tenant":"acme","email":"a@b.c","password":"x"} {}`,
-		"empty body":       ``,
-		"array body":       `[{"tenant":"acme"}]`,
-		"wrong password":   `{"tenant":"acme","email":"frank@acme.test","password":"not the password"}`,
-		"unknown user":     `{"tenant":"acme","email":"nobody@acme.test","password":"whatever password"}`,
+		"unknown tenant": `{"tenant":"nope","email":"a@b.c","password":"x"}`,
+		"malformed JSON": `{"tenant":"acme",`,
+		"oversized body": `{"tenant":"acme","email":"a@b.c","password":"` + strings.Repeat("x", 20<<10) + `"}`,
+		"unknown field":  `{"tenant":"acme","email":"a@b.c","password":"x","admin":true}`,
+		"duplicate key":  `{"tenant":"acme","email":"a@b.c","password":"x","tenant":"beta"}`,
+		"trailing data":  `{"tenant":"acme","email":"a@b.c","password":"x"} {}`,
+		"empty body":     ``,
+		"array body":     `[{"tenant":"acme"}]`,
+		"wrong password": `{"tenant":"acme","email":"frank@acme.test","password":"not the password"}`,
+		"unknown user":   `{"tenant":"acme","email":"nobody@acme.test","password":"whatever password"}`,
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -96,4 +96,3 @@ func keyByID(t *tenant.Tenant, id string) tenant.Key {
 	}
 	return t.Keys[0]
 }
-
