@@ -65,7 +65,7 @@ func userCommand(ctx context.Context, env cliEnv, tenantID, email string) (*app,
 	if !known {
 		return nil, fmt.Errorf("unknown tenant %q", tenantID)
 	}
-	a, err := open(ctx, cfg, slog.New(slog.NewTextHandler(env.stderr, nil)))
+	a, err := open(ctx, cfg, slog.New(slog.NewTextHandler(env.stderr, nil)), nil)
 	if err != nil {
 		return nil, err
 	}

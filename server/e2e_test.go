@@ -94,6 +94,21 @@ func TestClientTokenTwoTenants(t *testing.T) {
 		}
 	}
 
+	// The counters moved.
+	scrape := newClient(t, r.admin).do("GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`bff_client_tokens_served_total{key_id="acme-1",source="upstream",tenant="acme"}`,
+		`bff_client_tokens_served_total{key_id="acme-1",source="l1",tenant="acme"}`,
+		`bff_upstream_calls_total{endpoint="POST /token",key_id="beta-1",outcome="ok",tenant="beta"}`,
+		`bff_upstream_calls_total{endpoint="POST /users",key_id="acme-1",outcome="ok",tenant="acme"} 2`,
+		`bff_http_requests_total{method="GET",route="/client-token",status="200"}`,
+		`bff_sessions_total{event="created"} 4`,
+	} {
+		if !strings.Contains(string(scrape.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// The cache keys hold every mint parameter, under the configured prefix.
 	keys := strings.Join(kvtest.Keys(t, s.redisURL, s.prefix+"tok:*"), "\n")
 	for _, want := range []string{
@@ -109,7 +124,7 @@ func TestClientTokenTwoTenants(t *testing.T) {
 // TestConcurrentFirstRequestsCreateOneBasiqUser: Basiq does not de-duplicate users, so 50
 // simultaneous first requests of one person on two replicas must create exactly one.
 func TestConcurrentFirstRequestsCreateOneBasiqUser(t *testing.T) {
-	s := newStack(t, stackOptions{})
+	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 15s\n"})
 	s.addUser("acme", "erin@acme.test", testPassword)
 	r1, r2 := s.start(), s.start()
 	s.emu.SetLatency(50 * time.Millisecond)
@@ -253,21 +268,9 @@ func TestRefusals(t *testing.T) {
 	})
 }
 
-// TestUpstreamFailuresMapToDesign drives the emulator's faults and checks DESIGN §5's answer.
+// TestUpstreamFailuresMapToDesign drives the emulator's faults and checks DESIGN §5's answer,
+// then that the service recovers by itself once Basiq is healthy again.
 func TestUpstreamFailuresMapToDesign(t *testing.T) {
-	s := newStack(t, stackOptions{extra: "client_token:\n  l1_ttl: 0s\n  deadline: 1s\n"})
-	s.addUser("beta", "gina@beta.test", testPassword)
-	r := s.start()
-	c := newClient(t, r.url)
-	c.mustLogin("beta", "gina@beta.test", testPassword)
-	c.mustToken() // creates the Basiq user while Basiq is healthy
-
-	cold := func() { // forget every cached token, so the next request must mint
-		t.Helper()
-		if err := kvtest.DeletePrefix(s.redisURL, s.prefix+"tok:"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	tests := []struct {
 		name   string
 		fault  emulator.Fault
@@ -285,16 +288,18 @@ func TestUpstreamFailuresMapToDesign(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cold()
+			s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 1s\n"})
+			s.addUser("beta", "gina@beta.test", testPassword)
+			r := s.start()
+			c := newClient(t, r.url)
+			c.mustLogin("beta", "gina@beta.test", testPassword)
 			s.emu.SetFault(tc.fault)
-			defer s.emu.SetFault(emulator.Fault{})
 			if tc.remove {
 				s.emu.RemoveKey(s.keys["BETA_KEY"])
-				defer s.emu.AddKey(s.keys["BETA_KEY"], emulator.KeyOptions{})
 			}
 			start := time.Now()
 			_, resp := c.token()
-			if took := time.Since(start); took > 3*time.Second {
+			if took := time.Since(start); took > 2500*time.Millisecond {
 				t.Errorf("answered after %v; the deadline is 1s", took)
 			}
 			if resp.status != tc.status {
@@ -306,11 +311,44 @@ func TestUpstreamFailuresMapToDesign(t *testing.T) {
 			if tc.retry && resp.header.Get("Retry-After") == "" {
 				t.Error("no Retry-After")
 			}
+			if strings.Contains(tc.name, "429") || strings.Contains(tc.name, "request-not-valid") {
+				// A throttle pauses the tenant's calls: no retry storm.
+				calls := s.emu.TokenCalls()
+				for range 5 {
+					c.token()
+				}
+				if got := s.emu.TokenCalls(); got != calls {
+					t.Errorf("/token called %d more times while throttled", got-calls)
+				}
+				return
+			}
+			s.emu.SetFault(emulator.Fault{})
+			if tc.remove {
+				s.emu.AddKey(s.keys["BETA_KEY"], emulator.KeyOptions{})
+			}
+			c.mustToken() // recovered by itself
 		})
 	}
-	t.Run("recovers once Basiq is back", func(t *testing.T) {
-		cold()
-		c.mustToken()
+
+	t.Run("a long outage opens the circuit", func(t *testing.T) {
+		s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 1s\n"})
+		s.addUser("beta", "hal@beta.test", testPassword)
+		r := s.start()
+		c := newClient(t, r.url)
+		c.mustLogin("beta", "hal@beta.test", testPassword)
+		s.emu.SetFault(emulator.Fault{Status: 500, Endpoint: emulator.RouteToken})
+		for range 3 {
+			c.token()
+		}
+		calls := s.emu.TokenCalls()
+		for range 10 {
+			if _, resp := c.token(); resp.status != 503 || resp.header.Get("Retry-After") == "" {
+				t.Fatalf("with the circuit open: %d %s", resp.status, resp.body)
+			}
+		}
+		if got := s.emu.TokenCalls(); got != calls {
+			t.Errorf("/token called %d times with the circuit open", got-calls)
+		}
 	})
 }
 

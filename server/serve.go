@@ -25,6 +25,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/httpapi"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
@@ -62,7 +63,8 @@ func serve(ctx context.Context, env cliEnv) error {
 		log.Warn("config: " + w)
 	}
 
-	a, err := open(ctx, cfg, log)
+	m := metrics.New()
+	a, err := open(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -97,12 +99,12 @@ func serve(ctx context.Context, env cliEnv) error {
 	}
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
-		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS),
+		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m,
 	})
 	if err != nil {
 		return err
 	}
-	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv})
+	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler()})
 
 	servers := []*http.Server{newHTTPServer(e, log), newHTTPServer(admin, log)}
 	errc := make(chan error, 2)
@@ -156,7 +158,7 @@ type app struct {
 	tokens   *clienttoken.Service
 }
 
-func open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (_ *app, err error) {
 	a := &app{cfg: cfg}
 	defer func() {
 		if err != nil {
@@ -199,7 +201,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, er
 	ct := cfg.ClientToken
 	if a.tokens, err = clienttoken.New(a.kv, basiq.New(nil, 10*time.Second), a.db, log, clienttoken.Options{
 		RefreshAfter: ct.RefreshAfter.D(), MinRemaining: ct.MinRemaining.D(), Deadline: ct.Deadline.D(),
-		L1TTL: ct.L1TTL.D(), EncryptionKey: cacheKey,
+		L1TTL: ct.L1TTL.D(), EncryptionKey: cacheKey, Metrics: m,
 	}); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
@@ -58,6 +59,7 @@ type Options struct {
 	Skew          time.Duration
 	EncryptionKey []byte // 32 bytes; required
 	Now           func() time.Time
+	Metrics       *metrics.Metrics // nil: not recorded
 }
 
 func (o *Options) defaults() {
@@ -85,8 +87,9 @@ type Service struct {
 	basiq  *basiq.Client
 	users  Users
 	log    *slog.Logger
-	o      Options
-	seal   *sealer
+	o       Options
+	metrics *metrics.Metrics
+	seal    *sealer
 	l1     *l1
 	flight singleflight.Group
 	// refreshing holds the cache keys with a background refresh running on this replica.
@@ -94,6 +97,8 @@ type Service struct {
 	// rejected remembers keys Basiq answered "Unable to authenticate" for, so requests stop
 	// trying them first; the value is the time until which the key sorts last.
 	rejected sync.Map
+	// guards holds each tenant's circuit breaker and throttle pause (*guard).
+	guards sync.Map
 	// bg bounds background refreshes: they outlive the request that started them but not the
 	// service.
 	bg     context.Context
@@ -110,7 +115,7 @@ func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o 
 	}
 	bg, stop := context.WithCancel(context.Background())
 	return &Service{
-		kv: store, basiq: client, users: users, log: log, o: o, seal: seal,
+		kv: store, basiq: client, users: users, log: log, o: o, metrics: o.Metrics, seal: seal,
 		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
 	}, nil
 }
@@ -168,6 +173,7 @@ func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal
 		return Token{}, err
 	}
 	now := s.o.Now()
+	s.metrics.TokenServed(t.ID, e.KeyID, string(src))
 	s.log.InfoContext(ctx, "client token served", "audit", true, "tenant", t.ID, "user", HashUser(t.ID, p.UserID),
 		"key_id", e.KeyID, "source", string(src), "correlation_id", e.Correlation)
 	return Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}, nil
@@ -275,8 +281,12 @@ func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, good f
 func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, good func(entry, time.Time) bool) (entry, Source, error) {
 	ck := sp.cacheKey()
 	wait := 10 * time.Millisecond
+	var waitStart time.Time
 	for {
 		if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
+			if !waitStart.IsZero() {
+				s.metrics.LockWait("value", time.Since(waitStart))
+			}
 			s.l1.put(ck, e, s.o.Now())
 			return e, SourceRedis, nil
 		}
@@ -292,8 +302,12 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, goo
 		// Another replica holds the lock: poll for its value, backing off to 100 ms. Polling
 		// keeps waiters correct when a pub/sub message is lost; the lease bounds the wait if
 		// the holder dies.
+		if waitStart.IsZero() {
+			waitStart = time.Now()
+		}
 		select {
 		case <-ctx.Done():
+			s.metrics.LockWait("timeout", time.Since(waitStart))
 			return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
 		case <-time.After(wait):
 		}
@@ -334,7 +348,9 @@ func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) 
 			req.UserID = sp.binding
 		}
 		issued := s.o.Now()
-		tok, err := s.basiq.Token(ctx, req)
+		tok, err := call(ctx, s, sp.t.ID, basiq.EndpointToken, k.ID, func(ctx context.Context) (basiq.Token, error) {
+			return s.basiq.Token(ctx, req)
+		})
 		if err == nil {
 			e := entry{Token: tok.AccessToken, IssuedAt: issued.UnixMilli(),
 				ExpiresAt: issued.Add(time.Duration(tok.ExpiresIn) * time.Second).UnixMilli(), KeyID: k.ID, Correlation: tok.CorrelationID}
@@ -348,6 +364,7 @@ func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) 
 			return entry{}, sp, upstreamError(err)
 		}
 		s.rejected.Store(sp.t.ID+"/"+k.ID+"/"+k.Fingerprint, s.o.Now().Add(5*time.Minute))
+		s.metrics.KeyRejected(sp.t.ID, k.ID)
 		s.log.ErrorContext(ctx, "ALERT basiq rejected an API key; trying the next listed key", "alert", true,
 			"tenant", sp.t.ID, "key_id", k.ID, "err", err)
 	}
@@ -373,6 +390,10 @@ func (s *Service) keyOrder(t *tenant.Tenant) []tenant.Key {
 
 // upstreamError classifies a Basiq failure for the browser.
 func upstreamError(err error) error {
+	var classified *apperr.Error
+	if errors.As(err, &classified) {
+		return err
+	}
 	switch basiq.Classify(err) {
 	case basiq.ClassUnavailable, basiq.ClassThrottled:
 		d := basiq.RetryAfter(err)

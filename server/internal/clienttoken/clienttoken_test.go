@@ -97,7 +97,8 @@ func newFixture(t *testing.T, store kv.Store, version string, nkeys int) *fixtur
 		t.Fatal(err)
 	}
 	fx.users = db
-	fx.opts = Options{EncryptionKey: testCacheKey, Now: fx.clk.Now, L1TTL: 5 * time.Second, LockLease: time.Second}
+	// A generous deadline: these tests assert counts, not speed, and CI machines are busy.
+	fx.opts = Options{EncryptionKey: testCacheKey, Now: fx.clk.Now, L1TTL: 5 * time.Second, LockLease: time.Second, Deadline: 15 * time.Second}
 	return fx
 }
 

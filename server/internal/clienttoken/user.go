@@ -61,7 +61,9 @@ func (s *Service) createBasiqUser(ctx context.Context, t *tenant.Tenant, userID 
 		if err != nil {
 			return "", err
 		}
-		created, err = s.basiq.CreateUser(ctx, t.BaseURL, srv.Token, basiq.NewUser{Email: email})
+		created, err = call(ctx, s, t.ID, basiq.EndpointUsers, srv.KeyID, func(ctx context.Context) (basiq.User, error) {
+			return s.basiq.CreateUser(ctx, t.BaseURL, srv.Token, basiq.NewUser{Email: email})
+		})
 		if err == nil {
 			break
 		}

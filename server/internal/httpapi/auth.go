@@ -13,6 +13,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
@@ -87,7 +88,7 @@ type userJSON struct {
 	BasiqUserID string `json:"basiq_user_id"`
 }
 
-func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Registry) echo.HandlerFunc {
+func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Registry, m *metrics.Metrics) echo.HandlerFunc {
 	type request struct {
 		Tenant   string `json:"tenant"`
 		Email    string `json:"email"`
@@ -121,6 +122,7 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 		if err := store.Begin(c.Response(), c.Request(), d); err != nil {
 			return err
 		}
+		m.Session("created", 1)
 		if ri := infoFrom(c.Request().Context()); ri != nil {
 			ri.tenant, ri.user = t.ID, clienttoken.HashUser(t.ID, u.ID)
 		}
@@ -148,12 +150,13 @@ func loginProblem(tenantID, email, password string) string {
 	return ""
 }
 
-func handleLogout(store *session.Store) echo.HandlerFunc {
+func handleLogout(store *session.Store, m *metrics.Metrics) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess, _, _ := sessionOf(c)
 		if err := store.End(c.Response(), c.Request(), sess); err != nil {
 			return err
 		}
+		m.Session("ended", 1)
 		return c.NoContent(http.StatusNoContent)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
@@ -70,7 +71,7 @@ func (h ctxHandler) WithGroup(n string) slog.Handler      { return ctxHandler{h.
 // requestContext assigns the request id (a well-formed incoming X-Request-ID is kept, so a
 // trace spans the load balancer and us), echoes it on the response and logs one line per
 // request.
-func requestContext(log *slog.Logger) echo.MiddlewareFunc {
+func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -86,9 +87,11 @@ func requestContext(log *slog.Logger) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err)
 			}
+			took, route, status := time.Since(start), routeOf(c), c.Response().Status
+			m.HTTP(route, r.Method, status, took)
 			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method), slog.String("route", routeOf(c)),
-				slog.Int("status", c.Response().Status), slog.Duration("duration", time.Since(start)),
+				slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", status), slog.Duration("duration", took),
 				slog.String("ip", c.RealIP()))
 			return nil
 		}

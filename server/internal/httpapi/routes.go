@@ -10,7 +10,7 @@ import (
 // without any per-route opt-in.
 func addRoutes(e *echo.Echo, d Deps) {
 	e.Use(
-		requestContext(d.Log),
+		requestContext(d.Log, d.Metrics),
 		recoverPanics(d.Log),
 		securityHeaders(d.Config, d.Tenants),
 		corsMiddleware(d.Config),
@@ -20,8 +20,8 @@ func addRoutes(e *echo.Echo, d Deps) {
 	authed := requireSession(d.Sessions, d.Tenants)
 
 	e.GET("/auth/tenants", handleTenants(d.Tenants))
-	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants))
-	e.POST("/auth/logout", handleLogout(d.Sessions), authed)
+	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Metrics))
+	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics), authed)
 	e.GET("/auth/me", handleMe(), authed)
 
 	e.GET("/client-token", handleClientToken(d.Tokens, d.Sessions), authed)

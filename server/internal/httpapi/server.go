@@ -16,6 +16,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
@@ -33,7 +34,8 @@ type Deps struct {
 	// StateKey signs Consent UI state values.
 	StateKey []byte
 	// Static is the SPA's file system (web.FS).
-	Static http.FileSystem
+	Static  http.FileSystem
+	Metrics *metrics.Metrics
 }
 
 // NewServer returns the public handler.

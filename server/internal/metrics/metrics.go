@@ -1,0 +1,153 @@
+// Package metrics defines the BFF's Prometheus metrics (all named bff_*) on a registry of its
+// own, and small recording methods the other packages call. Every method is safe on a nil
+// *Metrics, so packages under test need no registry. It imports only client_golang.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every collector.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests     *prometheus.CounterVec
+	httpDuration     *prometheus.HistogramVec
+	tokensServed     *prometheus.CounterVec
+	upstreamCalls    *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	keyFallbacks     *prometheus.CounterVec
+	lockWaits        *prometheus.CounterVec
+	lockWaitSeconds  prometheus.Histogram
+	configReloads    *prometheus.CounterVec
+	sessions         *prometheus.CounterVec
+	kvErrors         *prometheus.CounterVec
+	purged           *prometheus.CounterVec
+}
+
+// New registers every collector, plus the Go and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{reg: reg}
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_http_requests_total",
+		Help: "HTTP requests on the public listener, by route pattern, method and status."}, []string{"route", "method", "status"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bff_http_request_duration_seconds",
+		Help:    "Latency of public HTTP requests, by route pattern.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"route"})
+	m.tokensServed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_client_tokens_served_total",
+		Help: "Client tokens handed to browsers, by tenant, key id and source (l1, redis, upstream, stale)."}, []string{"tenant", "key_id", "source"})
+	m.upstreamCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_upstream_calls_total",
+		Help: "Calls to Basiq, by tenant, endpoint, key id and outcome."}, []string{"tenant", "endpoint", "key_id", "outcome"})
+	m.upstreamDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bff_upstream_call_duration_seconds",
+		Help:    "Latency of calls to Basiq, by tenant and endpoint.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"tenant", "endpoint"})
+	m.keyFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_api_key_rejections_total",
+		Help: "API keys Basiq refused on /token (the next listed key was tried): alert on any increase."}, []string{"tenant", "key_id"})
+	m.lockWaits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_lock_waits_total",
+		Help: "Times a request waited for another replica's mint, by outcome (value, timeout)."}, []string{"outcome"})
+	m.lockWaitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bff_lock_wait_seconds",
+		Help: "How long requests waited for another replica's mint.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2}})
+	m.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_config_reloads_total",
+		Help: "Configuration reloads, by result (applied, invalid, rejected, partial)."}, []string{"result"})
+	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_sessions_total",
+		Help: "Session events: created, ended (logout), expired, revoked (user disabled, password changed, tenant removed)."}, []string{"event"})
+	m.kvErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_kv_errors_total",
+		Help: "Failed calls to the kv store (Redis), by operation."}, []string{"op"})
+	m.purged = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_tokens_purged_total",
+		Help: "Cached tokens deleted because their API key was removed or revoked, by tenant and key id."}, []string{"tenant", "key_id"})
+	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.tokensServed, m.upstreamCalls,
+		m.upstreamDuration, m.keyFallbacks, m.lockWaits, m.lockWaitSeconds, m.configReloads, m.sessions, m.kvErrors, m.purged,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// HTTP records one public request.
+func (m *Metrics) HTTP(route, method string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// TokenServed records a client token handed out.
+func (m *Metrics) TokenServed(tenant, keyID, source string) {
+	if m == nil {
+		return
+	}
+	m.tokensServed.WithLabelValues(tenant, keyID, source).Inc()
+}
+
+// Upstream records one call to Basiq; d is 0 when no call was made (circuit open, paused).
+func (m *Metrics) Upstream(tenant, endpoint, keyID, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.upstreamCalls.WithLabelValues(tenant, endpoint, keyID, outcome).Inc()
+	if d > 0 {
+		m.upstreamDuration.WithLabelValues(tenant, endpoint).Observe(d.Seconds())
+	}
+}
+
+// KeyRejected records Basiq refusing an API key.
+func (m *Metrics) KeyRejected(tenant, keyID string) {
+	if m == nil {
+		return
+	}
+	m.keyFallbacks.WithLabelValues(tenant, keyID).Inc()
+}
+
+// LockWait records a wait for another replica's mint.
+func (m *Metrics) LockWait(outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.lockWaits.WithLabelValues(outcome).Inc()
+	m.lockWaitSeconds.Observe(d.Seconds())
+}
+
+// ConfigReload records a reload attempt.
+func (m *Metrics) ConfigReload(result string) {
+	if m == nil {
+		return
+	}
+	m.configReloads.WithLabelValues(result).Inc()
+}
+
+// Session records a session event.
+func (m *Metrics) Session(event string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.sessions.WithLabelValues(event).Add(float64(n))
+}
+
+// KVError records a failed kv call.
+func (m *Metrics) KVError(op string) {
+	if m == nil {
+		return
+	}
+	m.kvErrors.WithLabelValues(op).Inc()
+}
+
+// Purged records cached tokens deleted for a removed or revoked key.
+func (m *Metrics) Purged(tenant, keyID string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.purged.WithLabelValues(tenant, keyID).Add(float64(n))
+}
