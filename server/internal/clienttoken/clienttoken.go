@@ -83,15 +83,15 @@ func (o *Options) defaults() {
 
 // Service hands out tokens. It is safe for concurrent use.
 type Service struct {
-	kv     kv.Store
-	basiq  *basiq.Client
-	users  Users
-	log    *slog.Logger
+	kv      kv.Store
+	basiq   *basiq.Client
+	users   Users
+	log     *slog.Logger
 	o       Options
 	metrics *metrics.Metrics
 	seal    *sealer
-	l1     *l1
-	flight singleflight.Group
+	l1      *l1
+	flight  singleflight.Group
 	// refreshing holds the cache keys with a background refresh running on this replica.
 	refreshing sync.Map
 	// rejected remembers keys Basiq answered "Unable to authenticate" for, so requests stop
