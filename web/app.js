@@ -1,0 +1,314 @@
+// app.js is the entry point: it chooses between the login form and the signed-in view, and wires
+// the token keeper and the connection flows to the page.
+
+import { ApiError, createBff } from './api.js';
+import { createConnection, delay, pollJob, readReturn, startConsent } from './connect.js';
+import { backoffMs, createTokenKeeper, StoppedError } from './token.js';
+import { byId, formatClock, formatCountdown, renderSteps, setMessage, setText, show } from './ui.js';
+
+const SESSION_ENDED = 'Your session has ended. Please sign in again.';
+const NO_BASIQ_USER =
+  'Your account has no Basiq user yet, so a bank cannot be connected. Please contact support.';
+const CONNECTABLE = new Set(['2.0', '2.1', '3.0']);
+
+const bff = createBff();
+
+// The signed-in state, null while signed out: {user, basiq, keeper, abort, ticker}.
+// endSession tears all of it down.
+let session = null;
+// [{id, name}] once /auth/tenants answered.
+let tenants = null;
+// The Consent UI return message, shown once the signed-in view is up.
+let notice = null;
+
+function describe(err) {
+  return err instanceof ApiError ? err.message : 'Something went wrong. Please try again.';
+}
+
+function isCancel(err) {
+  return err instanceof StoppedError || err?.name === 'AbortError';
+}
+
+async function boot() {
+  byId('login-form').addEventListener('submit', onLogin);
+  byId('logout').addEventListener('click', onLogout);
+  byId('connect-consent').addEventListener('click', onConsent);
+  byId('connect-form').addEventListener('submit', onConnect);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') session?.keeper.refreshIfDue();
+  });
+  // Back from the Consent UI through the back/forward cache: timers were frozen meanwhile.
+  window.addEventListener('pageshow', (event) => {
+    if (!event.persisted) return;
+    byId('connect-consent').disabled = false;
+    session?.keeper.refreshIfDue();
+  });
+
+  const back = readReturn(location.search);
+  if (back !== null) {
+    notice = back;
+    history.replaceState(history.state, '', `${location.pathname}${back.search}${location.hash}`);
+  }
+  await loadSession(false);
+}
+
+// loadSession asks who is signed in. Only a 401 means the login form: a BFF or session store
+// that is briefly down is retried, so an outage never looks like being signed out.
+async function loadSession(focus) {
+  for (let attempt = 0; ; attempt++) {
+    let me;
+    try {
+      me = await bff.get('/auth/me');
+    } catch (err) {
+      if (err?.status === 401) {
+        await showLogin('Please sign in.');
+        return;
+      }
+      const wait = backoffMs(attempt, err?.retryAfter);
+      setText('status', `${describe(err)} Retrying in ${Math.ceil(wait / 1000)}s.`);
+      await delay(wait);
+      continue;
+    }
+    enterApp(me, focus);
+    return;
+  }
+}
+
+async function loadTenants() {
+  if (tenants !== null) return;
+  try {
+    const body = await bff.get('/auth/tenants');
+    tenants = Array.isArray(body?.tenants) ? body.tenants : [];
+  } catch {
+    // Without the list the tenant is left out of the login, and the BFF uses its only tenant.
+    return;
+  }
+  const options = tenants.map((t) => new Option(String(t.name || t.id), String(t.id)));
+  byId('tenant').replaceChildren(...options);
+  show('tenant-field', tenants.length > 1);
+}
+
+async function showLogin(message) {
+  show('app-view', false);
+  await loadTenants();
+  if (session !== null) return; // signed in meanwhile (another path won the race)
+  show('login-view', true);
+  setText('status', message);
+  byId('email').focus();
+}
+
+async function onLogin(event) {
+  event.preventDefault();
+  const submit = byId('login-submit');
+  const password = byId('password');
+  setMessage('login-error', '', 'error');
+  const body = { email: byId('email').value.trim(), password: password.value };
+  const tenant = byId('tenant').value;
+  if (tenant) body.tenant = tenant;
+  submit.disabled = true;
+  try {
+    await bff.post('/auth/login', body);
+  } catch (err) {
+    let text = describe(err);
+    if (err?.status === 429 && err.retryAfter != null) {
+      text += ` Try again in ${err.retryAfter} seconds.`;
+    }
+    setMessage('login-error', text, 'error');
+    password.focus();
+    return;
+  } finally {
+    submit.disabled = false;
+  }
+  password.value = '';
+  await loadSession(true);
+}
+
+function enterApp(me, focus) {
+  endSession();
+  const user = me?.user ?? {};
+  const basiq = me?.basiq ?? {};
+  const keeper = createTokenKeeper({
+    fetchToken: () => bff.get('/client-token'),
+    onChange: (state) => {
+      if (session?.keeper === keeper) renderToken(state);
+    },
+    onUnauthenticated: () => signedOut(SESSION_ENDED),
+  });
+  session = { user, basiq, keeper, abort: new AbortController(), ticker: setInterval(tick, 1000) };
+
+  setText('user-email', String(user.email ?? ''));
+  setText('user-tenant', String(user.tenant ?? ''));
+  setText('basiq-version', String(basiq.version ?? 'unknown'));
+  show('login-view', false);
+  show('app-view', true);
+  if (focus) byId('session-heading').focus();
+
+  // Outcomes reach the page through onChange/onUnauthenticated; the catch only marks it handled.
+  keeper.refresh().catch(() => {});
+  renderConnect();
+}
+
+function renderConnect() {
+  const { version } = session.basiq;
+  show('consent-block', version === '3.0');
+  show('connect-form', version === '2.0' || version === '2.1');
+  show('connect-unavailable', !CONNECTABLE.has(version));
+  if (!CONNECTABLE.has(version)) {
+    setText(
+      'connect-unavailable',
+      `This organisation uses Basiq API version ${version ?? 'unknown'}, which this page cannot connect with.`,
+    );
+  } else if (version !== '3.0' && !session.user.basiq_user_id) {
+    setMessage('connect-result', NO_BASIQ_USER, 'error');
+  }
+  if (notice !== null) {
+    setMessage('connect-result', notice.message, notice.ok ? 'ok' : 'error');
+    notice = null;
+  }
+}
+
+function renderToken(state) {
+  switch (state.phase) {
+    case 'refreshing':
+      if (!state.hasToken) setText('status', 'Getting a Basiq token…');
+      break;
+    case 'ready': {
+      const at = formatClock(state.refreshedAt);
+      setText('token-refreshed', at);
+      setText('status', `Basiq token ready (refreshed at ${at}).`);
+      break;
+    }
+    case 'retrying': {
+      const seconds = Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000));
+      setText('status', `Basiq is unavailable, retrying in ${seconds}s. ${describe(state.error)}`);
+      break;
+    }
+    case 'failed':
+      setText('status', `Could not get a Basiq token: ${describe(state.error)}`);
+      break;
+    default:
+      break;
+  }
+  tick();
+}
+
+function tick() {
+  if (session === null) return;
+  const { hasToken, expiresAt } = session.keeper.snapshot();
+  setText('token-expiry', hasToken ? formatCountdown(expiresAt - Date.now()) : '--:--');
+}
+
+// endSession forgets everything the signed-in view held: the token, its timers, running polls.
+function endSession() {
+  if (session === null) return;
+  const ended = session;
+  session = null;
+  clearInterval(ended.ticker);
+  ended.abort.abort();
+  ended.keeper.stop();
+
+  show('app-view', false);
+  for (const id of ['user-email', 'user-tenant', 'basiq-version', 'connect-unavailable']) setText(id, '');
+  setText('token-expiry', '--:--');
+  setText('token-refreshed', 'not yet');
+  byId('connect-form').reset();
+  byId('connect-submit').disabled = false;
+  byId('connect-consent').disabled = false;
+  byId('job-steps').replaceChildren();
+  setMessage('connect-result', '');
+}
+
+function signedOut(message) {
+  endSession();
+  showLogin(message).catch(() => {});
+}
+
+async function onLogout() {
+  if (session === null) return;
+  // Forget the token and stop the timers first, whatever the server says next.
+  endSession();
+  let message = 'You are signed out.';
+  try {
+    await bff.post('/auth/logout');
+  } catch (err) {
+    if (err?.status !== 401) {
+      message = `This page has forgotten your session, but the server did not confirm the sign-out: ${describe(err)}`;
+    }
+  }
+  await showLogin(message);
+}
+
+async function onConsent() {
+  const current = session;
+  if (current === null) return;
+  const button = byId('connect-consent');
+  button.disabled = true;
+  setMessage('connect-result', 'Opening Basiq…');
+  try {
+    await startConsent(bff); // the page is leaving: the button stays disabled
+  } catch (err) {
+    if (session !== current) return;
+    button.disabled = false;
+    if (err?.status === 401) {
+      signedOut(SESSION_ENDED);
+      return;
+    }
+    setMessage('connect-result', describe(err), 'error');
+  }
+}
+
+async function onConnect(event) {
+  event.preventDefault();
+  const current = session;
+  if (current === null) return;
+  const { user, basiq, keeper, abort } = current;
+  if (!user.basiq_user_id) {
+    setMessage('connect-result', NO_BASIQ_USER, 'error');
+    return;
+  }
+  const passwordInput = byId('bank-password');
+  const fields = {
+    institution: byId('institution').value.trim(),
+    loginId: byId('login-id').value.trim(),
+    password: passwordInput.value,
+    securityCode: byId('security-code').value.trim(),
+  };
+  // The bank password leaves the page with this request; the field keeps no copy.
+  passwordInput.value = '';
+  const submit = byId('connect-submit');
+  const steps = byId('job-steps');
+  submit.disabled = true;
+  steps.replaceChildren();
+  setMessage('connect-result', 'Sending your details to Basiq…');
+  try {
+    const jobId = await createConnection({
+      apiUrl: basiq.api_url,
+      userId: user.basiq_user_id,
+      fields,
+      keeper,
+      signal: abort.signal,
+    });
+    setMessage('connect-result', 'Basiq is connecting to your bank…');
+    const outcome = await pollJob({
+      apiUrl: basiq.api_url,
+      jobId,
+      keeper,
+      signal: abort.signal,
+      onProgress: (progress) => renderSteps(steps, progress.steps),
+    });
+    if (outcome.state === 'success') {
+      setMessage('connect-result', 'Connected. Your bank account is linked.', 'ok');
+    } else {
+      setMessage('connect-result', `The connection failed: ${outcome.message}`, 'error');
+    }
+  } catch (err) {
+    if (session !== current || isCancel(err)) return;
+    setMessage('connect-result', describe(err), 'error');
+  } finally {
+    if (session === current) submit.disabled = false;
+  }
+}
+
+boot().catch(() => {
+  setText('status', 'This page failed to start. Please reload it.');
+});
