@@ -45,6 +45,9 @@ type Session struct {
 	Secure          *bool    `yaml:"secure"`
 	IdleTimeout     Duration `yaml:"idle_timeout"`
 	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
+	// CacheTTL is how long a replica trusts its in-process copy of a session (0: always ask
+	// Redis). Ended sessions are dropped from every replica at once through pub/sub.
+	CacheTTL Duration `yaml:"cache_ttl"`
 	// Keys sign the session cookie: the first signs, all verify. 32 bytes as 64 hex chars.
 	Keys []Secret `yaml:"keys"`
 }

@@ -124,6 +124,7 @@ func defaults() Config {
 			Secure:          &secure,
 			IdleTimeout:     Duration(30 * time.Minute),
 			AbsoluteTimeout: Duration(12 * time.Hour),
+			CacheTTL:        Duration(2 * time.Second),
 		},
 		Login: Login{
 			MaxAttemptsPerAccount: 5,

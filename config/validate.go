@@ -186,6 +186,9 @@ func (c *Config) checkSession(p *problems) {
 	if abs < idle {
 		p.add("session.absolute_timeout", "must be at least session.idle_timeout (%s)", idle)
 	}
+	if d := c.Session.CacheTTL.D(); d < 0 || d > 10*time.Second {
+		p.add("session.cache_ttl", "must be between 0 and 10s")
+	}
 }
 
 // checkSecret reports a malformed reference, a failed resolution or, for hex32 keys, content

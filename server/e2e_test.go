@@ -445,3 +445,68 @@ func TestDemoMode(t *testing.T) {
 		t.Errorf("demo mode is not on loopback: %s", r.url)
 	}
 }
+
+// sameSession returns a client for replica r that shares c's cookies.
+func sameSession(t *testing.T, c *client, r *replica) *client {
+	t.Helper()
+	other := newClient(t, r.url)
+	other.http.Jar.SetCookies(mustURL(t, r.url), c.http.Jar.Cookies(mustURL(t, c.base)))
+	return other
+}
+
+// TestSessionsEndEverywhere: a logout on one replica, and `users disable` / `users passwd`
+// from the CLI, end the session on every replica at once, although each replica keeps an
+// in-process copy of the session for its hot path.
+func TestSessionsEndEverywhere(t *testing.T) {
+	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 10s\n"})
+	s.addUser("acme", "kim@acme.test", testPassword)
+	s.addUser("acme", "lee@acme.test", testPassword)
+	r1, r2 := s.start(), s.start()
+	waitEnded := func(c *client, what string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			_, resp := c.token()
+			if resp.status == 401 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the other replica still serves the session: %d", what, resp.status)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	kim := newClient(t, r1.url)
+	kim.mustLogin("acme", "kim@acme.test", testPassword)
+	kim2 := sameSession(t, kim, r2)
+	kim.mustToken()
+	kim2.mustToken() // replica 2 now holds a copy of the session
+	if resp := kim.do("POST", "/auth/logout", "", map[string]string{"X-CSRF": "1"}); resp.status != 204 {
+		t.Fatalf("logout: %d %s", resp.status, resp.body)
+	}
+	waitEnded(kim2, "logout")
+
+	lee := newClient(t, r1.url)
+	lee.mustLogin("acme", "lee@acme.test", testPassword)
+	lee2 := sameSession(t, lee, r2)
+	lee.mustToken()
+	lee2.mustToken()
+	if out, err := s.cli("new password for lee\n", "users", "passwd", "--tenant", "acme", "--email", "lee@acme.test"); err != nil {
+		t.Fatalf("users passwd: %v\n%s", err, out)
+	}
+	waitEnded(lee, "users passwd")
+	waitEnded(lee2, "users passwd")
+	if resp := lee.login("acme", "lee@acme.test", testPassword); resp.status != 401 {
+		t.Errorf("the old password still works: %d", resp.status)
+	}
+	lee.mustLogin("acme", "lee@acme.test", "new password for lee")
+	lee.mustToken()
+	if out, err := s.cli("", "users", "disable", "--tenant", "acme", "--email", "lee@acme.test"); err != nil {
+		t.Fatalf("users disable: %v\n%s", err, out)
+	}
+	waitEnded(lee, "users disable")
+	if resp := lee.login("acme", "lee@acme.test", "new password for lee"); resp.status != 401 || resp.errorCode(t) != "invalid_credentials" {
+		t.Errorf("a disabled user logged in: %d %s", resp.status, resp.body)
+	}
+}

@@ -106,6 +106,10 @@ func serve(ctx context.Context, env cliEnv) error {
 	}
 	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler()})
 
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.sessions.Watch(watchCtx)
+
 	servers := []*http.Server{newHTTPServer(e, log), newHTTPServer(admin, log)}
 	errc := make(chan error, 2)
 	go func() { errc <- servers[0].Serve(pub) }()
@@ -190,6 +194,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	if a.sessions, err = session.NewStore(a.kv, session.Options{
 		Keys: keys, Secure: cfg.Session.IsSecure(),
 		IdleTimeout: cfg.Session.IdleTimeout.D(), AbsoluteTimeout: cfg.Session.AbsoluteTimeout.D(),
+		CacheTTL: cfg.Session.CacheTTL.D(),
 	}); err != nil {
 		return nil, err
 	}

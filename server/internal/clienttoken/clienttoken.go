@@ -419,7 +419,9 @@ func (s *Service) readKV(ctx context.Context, ck string) (entry, error) {
 }
 
 func (s *Service) writeKV(ctx context.Context, ck string, e entry, now time.Time) error {
-	ttl := e.remaining(now) - s.o.Skew
+	// The skew is capped at a tenth of the token's life, so short-lived tokens are cached too.
+	life := time.Duration(e.ExpiresAt-e.IssuedAt) * time.Millisecond
+	ttl := e.remaining(now) - min(s.o.Skew, life/10)
 	if ttl <= 0 {
 		return nil
 	}

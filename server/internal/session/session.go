@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -31,8 +32,15 @@ type Options struct {
 	Secure          bool
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
-	Now             func() time.Time // nil: time.Now
+	// CacheTTL is how long a replica may trust its in-process copy of a session record. An
+	// ended session is dropped from every replica's copy at once through kv pub/sub; the TTL
+	// bounds the damage of a lost message. 0 disables the copy.
+	CacheTTL time.Duration
+	Now      func() time.Time // nil: time.Now
 }
+
+// endedChannel carries the ids of ended sessions to every replica.
+const endedChannel = "sessions:ended"
 
 // touchEvery bounds how often the sliding idle timeout is written back: at most one kv write
 // per session per minute keeps the token hot path at one read.
@@ -68,6 +76,7 @@ type Store struct {
 	opts   Options
 	name   string
 	now    func() time.Time
+	cache  *recordCache
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -77,7 +86,7 @@ func NewStore(store kv.Store, o Options) (*Store, error) {
 	if len(o.Keys) == 0 {
 		return nil, errors.New("session: at least one signing key is required")
 	}
-	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure)}
+	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: newRecordCache(o.CacheTTL, 100_000)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -186,6 +195,12 @@ func userKey(tenant string, userID int64) string {
 // load returns the record of id; ok is false when it does not exist or has timed out (then
 // it is deleted).
 func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
+	now := s.now()
+	// A cached copy that still looks live is trusted; one that looks timed out is checked
+	// against kv first, since another replica may have slid its idle timeout.
+	if d, ok := s.cache.get(id, now); ok && !s.timedOut(d, now) {
+		return d, true, nil
+	}
 	b, err := s.kv.Get(ctx, sessKey(id))
 	if errors.Is(err, kv.ErrNotFound) {
 		return Data{}, false, nil
@@ -199,14 +214,18 @@ func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
 	}
 	d := Data{UserID: rec.UserID, Tenant: rec.Tenant, Email: rec.Email, BasiqUserID: rec.BasiqUserID,
 		Created: time.Unix(rec.Created, 0), Seen: time.Unix(rec.Seen, 0)}
-	now := s.now()
-	if now.Sub(d.Seen) >= s.opts.IdleTimeout || now.Sub(d.Created) >= s.opts.AbsoluteTimeout {
+	if s.timedOut(d, now) {
 		if err := s.delete(ctx, id, d); err != nil {
 			return Data{}, false, err
 		}
 		return Data{}, false, nil
 	}
+	s.cache.put(id, d, now)
 	return d, true, nil
+}
+
+func (s *Store) timedOut(d Data, now time.Time) bool {
+	return now.Sub(d.Seen) >= s.opts.IdleTimeout || now.Sub(d.Created) >= s.opts.AbsoluteTimeout
 }
 
 // write stores the record with a TTL that ends it at whichever timeout comes first, so kv
@@ -224,6 +243,7 @@ func (s *Store) write(ctx context.Context, id string, d Data) error {
 	if err := s.kv.Set(ctx, sessKey(id), b, ttl); err != nil {
 		return fmt.Errorf("session: save: %w", err)
 	}
+	s.cache.put(id, d, s.now())
 	// The per-user index lives as long as the longest session could.
 	if err := s.kv.SAdd(ctx, userKey(d.Tenant, d.UserID), s.opts.AbsoluteTimeout, id); err != nil {
 		return fmt.Errorf("session: index: %w", err)
@@ -232,9 +252,11 @@ func (s *Store) write(ctx context.Context, id string, d Data) error {
 }
 
 func (s *Store) delete(ctx context.Context, id string, d Data) error {
+	s.cache.drop(id)
 	if err := s.kv.Delete(ctx, sessKey(id)); err != nil {
 		return fmt.Errorf("session: delete: %w", err)
 	}
+	s.announceEnded(ctx, id)
 	if d.UserID != 0 {
 		if err := s.kv.SRem(ctx, userKey(d.Tenant, d.UserID), id); err != nil {
 			return fmt.Errorf("session: unindex: %w", err)
@@ -348,5 +370,100 @@ func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, 
 	if err := s.kv.Delete(ctx, keys...); err != nil {
 		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
+	for _, id := range ids {
+		s.cache.drop(id)
+		s.announceEnded(ctx, id)
+	}
 	return len(ids), nil
+}
+
+// announceEnded tells every replica to drop its copy of the session. Best effort: the record
+// is already gone from kv, and a replica that misses the message trusts its copy for at most
+// CacheTTL.
+func (s *Store) announceEnded(ctx context.Context, id string) {
+	if s.opts.CacheTTL > 0 {
+		_ = s.kv.Publish(ctx, endedChannel, []byte(id))
+	}
+}
+
+// Watch drops this replica's copies of sessions ended on any replica. It runs until ctx is
+// done, resubscribing after a lost connection; after any gap it forgets every copy, since
+// messages may have been missed.
+func (s *Store) Watch(ctx context.Context) {
+	if s.opts.CacheTTL <= 0 {
+		return
+	}
+	for ctx.Err() == nil {
+		ch, err := s.kv.Subscribe(ctx, endedChannel)
+		if err == nil {
+			for id := range ch {
+				s.cache.drop(string(id))
+			}
+		}
+		s.cache.clear()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// recordCache is the in-process copy of session records: the token hot path then needs no kv
+// round trip at all. It is bounded; when full, arbitrary entries are evicted.
+type recordCache struct {
+	mu  sync.RWMutex
+	m   map[string]cachedRecord
+	ttl time.Duration
+	max int
+}
+
+type cachedRecord struct {
+	d  Data
+	at time.Time
+}
+
+func newRecordCache(ttl time.Duration, max int) *recordCache {
+	return &recordCache{m: make(map[string]cachedRecord), ttl: ttl, max: max}
+}
+
+func (c *recordCache) get(id string, now time.Time) (Data, bool) {
+	if c.ttl <= 0 {
+		return Data{}, false
+	}
+	c.mu.RLock()
+	r, ok := c.m[id]
+	c.mu.RUnlock()
+	if !ok || now.Sub(r.at) >= c.ttl {
+		return Data{}, false
+	}
+	return r.d, true
+}
+
+func (c *recordCache) put(id string, d Data, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; !ok && len(c.m) >= c.max {
+		for k := range c.m {
+			delete(c.m, k)
+			if len(c.m) < c.max {
+				break
+			}
+		}
+	}
+	c.m[id] = cachedRecord{d: d, at: now}
+}
+
+func (c *recordCache) drop(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+func (c *recordCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }
