@@ -1,0 +1,445 @@
+package emulator
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// bearer is the check every non-/token endpoint runs (BASIQ.md §8.3). It answers the request
+// itself and returns false when the token is missing, forged (401) or expired (403).
+func (e *Emulator) bearer(w http.ResponseWriter, r *http.Request) (claims, bool) {
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		writeError(w, errInvalidBearer())
+		return claims{}, false
+	}
+	c, ok := e.verify(tok)
+	if !ok {
+		writeError(w, errInvalidBearer())
+		return claims{}, false
+	}
+	if e.now().Unix() >= c.ExpiresAt {
+		writeError(w, errTokenExpired())
+		return claims{}, false
+	}
+	return c, true
+}
+
+// mayActFor: SERVER_ACCESS may act for any user; CLIENT_ACCESS only for the user it is bound
+// to, or, unbound, under API 2.x where Basiq's own browser sample used such tokens.
+func mayActFor(c claims, userID string) bool {
+	switch {
+	case c.Scope == ScopeServer:
+		return true
+	case c.Scope != ScopeClient:
+		return false
+	case c.UserID != "":
+		return c.UserID == userID
+	}
+	return strings.HasPrefix(c.Version, "2.")
+}
+
+// jsonBody checks the Content-Type (JSON or none) and reads the body into v.
+func jsonBody(r *http.Request, v any, invalid string) (apiError, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return errUnsupportedContentType(), true
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	switch {
+	case err != nil:
+		return errInvalidContent("Request body could not be read."), true
+	case len(body) > maxRequestBody:
+		return errInvalidContent("Request body is too large."), true
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return apiError{status: http.StatusBadRequest, code: "parameter-not-valid", title: "Required parameter not valid", detail: invalid, source: "{}"}, true
+	}
+	return apiError{}, false
+}
+
+// userFields are the documented POST /users fields; the 201 echoes what was sent.
+type userFields struct {
+	Email              string          `json:"email"`
+	Mobile             string          `json:"mobile"`
+	FirstName          string          `json:"firstName,omitempty"`
+	MiddleName         string          `json:"middleName,omitempty"`
+	LastName           string          `json:"lastName,omitempty"`
+	BusinessName       string          `json:"businessName,omitempty"`
+	BusinessIDNo       string          `json:"businessIdNo,omitempty"`
+	BusinessIDNoType   string          `json:"businessIdNoType,omitempty"`
+	BusinessAddress    json.RawMessage `json:"businessAddress,omitempty"`
+	VerificationStatus *bool           `json:"verificationStatus,omitempty"`
+	VerificationDate   string          `json:"verificationDate,omitempty"`
+}
+
+// handleUsers is POST /users: SERVER_ACCESS only.
+func (e *Emulator) handleUsers(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, errMethodNotAllowed())
+		return
+	}
+	if !e.disturb(w, r, RouteUsers) {
+		return
+	}
+	c, ok := e.bearer(w, r)
+	if !ok {
+		return
+	}
+	if c.Scope != ScopeServer {
+		writeError(w, errForbidden())
+		return
+	}
+	var u userFields
+	if ae, bad := jsonBody(r, &u, "Posted user is not in valid format."); bad {
+		writeError(w, ae)
+		return
+	}
+	if ae, bad := validateUser(u); bad {
+		writeError(w, ae)
+		return
+	}
+
+	id := newUUID()
+	e.mu.Lock()
+	e.addUserLocked(c.ApplicationID, id)
+	e.usersCreated++
+	e.mu.Unlock()
+	writeJSON(w, http.StatusCreated, struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		userFields
+		Links struct {
+			Self string `json:"self"`
+		} `json:"links"`
+	}{Type: "user", ID: id, userFields: u, Links: struct {
+		Self string `json:"self"`
+	}{e.publicURL + "/users/" + id}})
+}
+
+// validateUser applies the documented 400s of POST /users; the first body is [fixture], the
+// detail texts are [doc], their codes and sources [inferred].
+func validateUser(u userFields) (apiError, bool) {
+	bad := func(detail string) (apiError, bool) {
+		return apiError{status: http.StatusBadRequest, code: "parameter-not-valid", title: "Required parameter not valid", detail: detail, source: "{}"}, true
+	}
+	switch {
+	case u.Email == "" && u.Mobile == "":
+		return apiError{status: http.StatusBadRequest, code: "parameter-not-supplied", title: "Required parameter not supplied",
+			detail: "One of 'email' or 'mobile' is required.", source: "{}"}, true
+	case u.Email != "" && !validEmail(u.Email):
+		return bad("Provided email is in bad format.")
+	case u.Mobile != "" && !validMobile(u.Mobile):
+		return bad("Provided mobile is in bad format.")
+	case u.BusinessIDNo != "" && u.BusinessName == "":
+		return apiError{status: http.StatusBadRequest, code: "parameter-not-supplied", title: "Required parameter not supplied",
+			detail: "Business name is required when business number is provided.", source: "{}"}, true
+	case u.BusinessIDNoType != "" && u.BusinessIDNoType != "ABN" && u.BusinessIDNoType != "ACN":
+		return bad("Provided businessIdNoType is not valid.")
+	}
+	return apiError{}, false
+}
+
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s && strings.Contains(s[strings.LastIndex(s, "@")+1:], ".")
+}
+
+// validMobile accepts an optional '+' and 8 to 15 digits (E.164 length).
+func validMobile(s string) bool {
+	d := strings.TrimPrefix(s, "+")
+	if len(d) < 8 || len(d) > 15 {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// CORS for the routes a browser calls directly with a CLIENT_ACCESS token. No credentials: the
+// token travels in the Authorization header, never in a cookie.
+func allowCORS(w http.ResponseWriter) { w.Header().Set("Access-Control-Allow-Origin", "*") }
+
+func preflight(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// connection is an accepted connection, kept for DELETE and for the job's links.
+type connection struct {
+	id, userID, applicationID, institutionID string
+}
+
+// handleConnections is POST /users/{userID}/connections, the API 2.x browser flow.
+func (e *Emulator) handleConnections(w http.ResponseWriter, r *http.Request) {
+	allowCORS(w)
+	switch r.Method {
+	case http.MethodOptions:
+		preflight(w)
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "POST, OPTIONS")
+		writeError(w, errMethodNotAllowed())
+		return
+	}
+	if !e.disturb(w, r, RouteConnections) {
+		return
+	}
+	c, ok := e.bearer(w, r)
+	if !ok {
+		return
+	}
+	userID := r.PathValue("userID")
+	if !mayActFor(c, userID) {
+		writeError(w, errForbidden())
+		return
+	}
+	if e.strictUserID && !e.hasUser(c.ApplicationID, userID) {
+		writeError(w, errNotFound("User not found."))
+		return
+	}
+	var body struct {
+		LoginID          string `json:"loginId"`
+		Password         string `json:"password"`
+		SecurityCode     string `json:"securityCode"`
+		SecondaryLoginID string `json:"secondaryLoginId"`
+		Institution      *struct {
+			ID string `json:"id"`
+		} `json:"institution"`
+	}
+	if ae, bad := jsonBody(r, &body, "Posted connection is not in valid format."); bad {
+		writeError(w, ae)
+		return
+	}
+	switch {
+	case body.LoginID == "":
+		writeError(w, errNotSupplied("loginId", "body/loginId", "loginId is required."))
+		return
+	case body.Password == "":
+		writeError(w, errNotSupplied("password", "body/password", "password is required."))
+		return
+	case body.Institution == nil || body.Institution.ID == "":
+		writeError(w, errNotSupplied("institution.id", "body/institution/id", "institution.id is required."))
+		return
+	case !validInstitutionID(body.Institution.ID):
+		writeError(w, errNotValid("institution.id", "body/institution/id", "Institution id is not valid."))
+		return
+	}
+
+	now := e.now()
+	conn := connection{id: newUUID(), userID: userID, applicationID: c.ApplicationID, institutionID: body.Institution.ID}
+	j := &job{
+		id: newUUID(), conn: conn, created: now, updated: now,
+		// The one scripted failure: "wrong-password" fails verify-credentials, so the browser's
+		// error path can be exercised.
+		fails: body.Password == "wrong-password",
+	}
+	e.mu.Lock()
+	e.jobs[j.id] = j
+	e.conns[conn.id] = conn
+	e.connections = append(e.connections, ConnectionRecord{
+		UserID: userID, LoginID: body.LoginID, Password: body.Password, SecurityCode: body.SecurityCode,
+		SecondaryLoginID: body.SecondaryLoginID, InstitutionID: body.Institution.ID,
+		ConnectionID: conn.id, JobID: j.id, Received: now,
+	})
+	e.mu.Unlock()
+	writeJSON(w, http.StatusAccepted, jobRef{Type: "job", ID: j.id, Links: links{Self: e.publicURL + "/jobs/" + j.id}})
+}
+
+// validInstitutionID accepts Basiq's "AU" + five digits (the sandbox bank is AU00000).
+func validInstitutionID(s string) bool {
+	if len(s) != 7 || !strings.HasPrefix(s, "AU") {
+		return false
+	}
+	for _, c := range s[2:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// handleConnection is DELETE /users/{userID}/connections/{connectionID}.
+func (e *Emulator) handleConnection(w http.ResponseWriter, r *http.Request) {
+	allowCORS(w)
+	switch r.Method {
+	case http.MethodOptions:
+		preflight(w)
+		return
+	case http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "DELETE, OPTIONS")
+		writeError(w, errMethodNotAllowed())
+		return
+	}
+	if !e.disturb(w, r, RouteConnections) {
+		return
+	}
+	c, ok := e.bearer(w, r)
+	if !ok {
+		return
+	}
+	userID := r.PathValue("userID")
+	if !mayActFor(c, userID) {
+		writeError(w, errForbidden())
+		return
+	}
+	e.mu.Lock()
+	conn, found := e.conns[r.PathValue("connectionID")]
+	found = found && conn.userID == userID && conn.applicationID == c.ApplicationID
+	if found {
+		delete(e.conns, conn.id)
+	}
+	e.mu.Unlock()
+	if !found {
+		writeError(w, errNotFound("Connection not found."))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// job is one connection job. Its steps advance one per poll or one per second of the
+// (injectable) clock, whichever is further along, so both polling browsers and clock-driven
+// tests see progress.
+type job struct {
+	id               string
+	conn             connection
+	created, updated time.Time
+	polls, stage     int
+	fails            bool
+}
+
+type links struct {
+	Self   string `json:"self"`
+	Source string `json:"source,omitempty"`
+}
+
+type jobRef struct {
+	Type  string `json:"type"`
+	ID    string `json:"id"`
+	Links links  `json:"links"`
+}
+
+// handleJob is GET /jobs/{jobID}: SERVER_ACCESS of the job's application, or CLIENT_ACCESS for
+// the job's user (unbound under 2.x: the same application).
+func (e *Emulator) handleJob(w http.ResponseWriter, r *http.Request) {
+	allowCORS(w)
+	switch r.Method {
+	case http.MethodOptions:
+		preflight(w)
+		return
+	case http.MethodGet:
+	default:
+		w.Header().Set("Allow", "GET, OPTIONS")
+		writeError(w, errMethodNotAllowed())
+		return
+	}
+	if !e.disturb(w, r, RouteJobs) {
+		return
+	}
+	c, ok := e.bearer(w, r)
+	if !ok {
+		return
+	}
+	now := e.now()
+	e.mu.Lock()
+	j, found := e.jobs[r.PathValue("jobID")]
+	// Another application's job is invisible, not forbidden: applications are data boundaries.
+	if !found || j.conn.applicationID != c.ApplicationID {
+		e.mu.Unlock()
+		writeError(w, errNotFound("Job not found."))
+		return
+	}
+	if !mayActFor(c, j.conn.userID) {
+		e.mu.Unlock()
+		writeError(w, errForbidden())
+		return
+	}
+	body := e.advanceLocked(j, now)
+	e.mu.Unlock()
+	writeJSON(w, http.StatusOK, body)
+}
+
+type jobStep struct {
+	Title  string `json:"title"`
+	Status string `json:"status"`
+	Result any    `json:"result"`
+}
+
+type jobBody struct {
+	Type    string    `json:"type"`
+	ID      string    `json:"id"`
+	Created string    `json:"created"`
+	Updated string    `json:"updated"`
+	Steps   []jobStep `json:"steps"`
+	Links   links     `json:"links"`
+}
+
+// advanceLocked counts a poll, moves the job on and renders it (shape of Basiq's getJob.json).
+func (e *Emulator) advanceLocked(j *job, now time.Time) jobBody {
+	jobSteps := [...]string{"verify-credentials", "retrieve-accounts", "retrieve-transactions"}
+	j.polls++
+	stage := j.polls - 1 // the first poll sees verify-credentials in progress
+	if s := int(now.Sub(j.created) / time.Second); s > stage {
+		stage = s
+	}
+	last := len(jobSteps)
+	if j.fails {
+		last = 1
+	}
+	stage = min(stage, last)
+	if stage > j.stage {
+		j.stage, j.updated = stage, now
+	}
+
+	conn := j.conn
+	base := "/users/" + conn.userID
+	filter := "?filter=institution.id.eq('" + conn.institutionID + "')"
+	results := [...]any{
+		map[string]string{"type": "link", "url": base + "/connections/" + conn.id},
+		map[string]string{"type": "link", "url": base + "/accounts" + filter},
+		map[string]string{"type": "link", "url": base + "/transactions" + filter},
+	}
+	steps := make([]jobStep, len(jobSteps))
+	for i, title := range jobSteps {
+		s := jobStep{Title: title, Status: "pending"}
+		switch {
+		case j.fails && i == 0 && j.stage >= 1:
+			s.Status = "failed"
+			s.Result = map[string]string{
+				"type": "error", "code": "invalid-credentials",
+				"title":  "Cannot login to target institution using supplied credentials.",
+				"detail": "Cannot login to target institution, check credentials and try again.",
+			}
+		case j.fails && j.stage >= 1:
+			// Steps after a failed one never start.
+		case i < j.stage:
+			s.Status, s.Result = "success", results[i]
+		case i == j.stage:
+			s.Status = "in-progress"
+		}
+		steps[i] = s
+	}
+	return jobBody{
+		Type: "job", ID: j.id,
+		Created: j.created.UTC().Format(time.RFC3339),
+		Updated: j.updated.UTC().Format(time.RFC3339),
+		Steps:   steps,
+		Links:   links{Self: e.publicURL + "/jobs/" + j.id, Source: e.publicURL + base + "/connections/" + conn.id},
+	}
+}
