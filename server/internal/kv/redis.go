@@ -1,11 +1,39 @@
 package kv
 
+// The Redis URL chooses the deployment by its scheme (RFC 3986 syntax; a password with
+// reserved characters must be percent-encoded):
+//
+//	redis://[[user]:password@]host[:port][/db][?options]        one node (port 6379 by default)
+//	redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db][?options]
+//	redis+cluster://[[user]:password@]host[:port][,host[:port]...][?options]
+//
+// and rediss://, rediss+sentinel://, rediss+cluster:// for the same over TLS.
+//
+// Sentinel: the hosts are Sentinels (port 26379 by default); any one that answers is enough,
+// the others are discovered. The path names the master set as the Sentinels monitor it, then
+// optionally the database. user and password are the data nodes' credentials; Sentinels with
+// their own password take the query options sentinel_password (and sentinel_username).
+// Cluster: the hosts are seed nodes (port 6379 by default); the client discovers the rest. A
+// cluster has database 0 only, so there is no path.
+//
+// The options are the query options of go-redis's redis.ParseURL (dial_timeout, read_timeout,
+// pool_size, max_retries, skip_verify, ...), the same for every form; unknown options are
+// errors. go-redis's ParseFailoverURL and ParseClusterURL are deliberately not used: both take
+// the plain redis:// scheme, so the deployment could not be told from the scheme alone;
+// ParseFailoverURL reads the userinfo as the Sentinels' credentials and takes the data nodes'
+// password from a query option (where URL redaction does not reach it); and both accept routing
+// options (read_only, route_by_latency, route_randomly) that send reads to replicas, which may
+// lag, and behind Sentinels silently switch to another kind of client.
+
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,8 +97,12 @@ end
 return {n, t}`
 )
 
-// Redis is the Store on Redis (single node now; Sentinel or Cluster later through the same
-// UniversalClient). It is safe for concurrent use.
+// Redis is the Store on Redis: a single node, a master watched by Sentinels, or a Cluster,
+// all through one go-redis UniversalClient. It is safe for concurrent use.
+//
+// In a Cluster every command touches one key (Delete sends one DEL per key, SAdd's MULTI
+// touches only its own key, each Lua script one key), so no command spans hash slots; classic
+// PUBLISH reaches subscribers on every node.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
@@ -86,27 +118,276 @@ type Redis struct {
 
 var _ Store = (*Redis)(nil)
 
-// NewRedis connects to the Redis at rawURL (redis:// or rediss:// for TLS, in the form
-// redis.ParseURL accepts) and pings it. prefix is prepended to every key and channel ("bff:"
-// when empty). Timeouts and pool size given as URL query parameters win over our defaults.
-// It returns an error wrapping ErrUnavailable when Redis cannot be reached, and a plain error
-// for a malformed URL. Error messages never include the URL's password.
+// NewRedis connects to the Redis deployment rawURL names (see the URL forms at the top of
+// this file) and pings it. prefix is prepended to every key and channel ("bff:" when empty).
+// Timeouts and pool size given as URL query options win over our defaults. It returns an
+// error wrapping ErrUnavailable when Redis cannot be reached, and a plain error for a
+// malformed URL. Error messages never include a password.
+//
+// Behind Sentinels the store follows a failover by itself: new connections ask the Sentinels
+// for the current master, and the old master's connections are dropped when the Sentinels
+// announce the switch (and killed by the Sentinels when they demote it). Calls during the
+// switch fail with ErrUnavailable.
 func NewRedis(ctx context.Context, rawURL, prefix string) (*Redis, error) {
-	u, err := url.Parse(rawURL)
+	t, err := parseRedisURL(rawURL)
 	if err != nil {
-		// url.Error repeats the whole URL, password included, so its text is dropped.
-		return nil, errors.New("kv redis: the redis URL cannot be parsed")
+		return nil, err
 	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("kv redis: unsupported URL scheme %q (want redis or rediss)", u.Scheme)
+	r := &Redis{
+		client:           redis.NewUniversalClient(t.options),
+		prefix:           prefixOrDefault(prefix),
+		compareAndDelete: redis.NewScript(compareAndDeleteLua),
+		compareAndExpire: redis.NewScript(compareAndExpireLua),
+		incr:             redis.NewScript(incrLua),
+		subs:             make(map[*redis.PubSub]struct{}),
 	}
-	opt, err := redis.ParseURL(rawURL)
+	if err := r.Ping(ctx); err != nil {
+		_ = r.client.Close()
+		return nil, fmt.Errorf("kv redis: connect to %s: %w", t.redacted, err)
+	}
+	return r, nil
+}
+
+// The deployments Scheme reports.
+const (
+	DeploymentSingle   = "single"
+	DeploymentSentinel = "sentinel"
+	DeploymentCluster  = "cluster"
+)
+
+// Scheme reports which deployment rawURL names: DeploymentSingle, DeploymentSentinel or
+// DeploymentCluster. It checks the whole URL exactly as NewRedis does (hosts, master name,
+// database, query options) but connects to nothing, so a configuration check can reject a
+// bad URL before start-up. Its errors never include a password.
+func Scheme(rawURL string) (deployment string, err error) {
+	t, err := parseRedisURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("kv redis: invalid redis URL %s: %w", u.Redacted(), err)
+		return "", err
+	}
+	return t.deployment, nil
+}
+
+// redisTarget is a checked Redis URL.
+type redisTarget struct {
+	deployment string
+	// redacted is the URL without its password and query, for error messages.
+	redacted string
+	options  *redis.UniversalOptions
+}
+
+// Default ports for host entries written without one.
+const (
+	redisDefaultPort    = "6379"
+	sentinelDefaultPort = "26379"
+)
+
+// errUnparseableURL replaces url.Parse's error, whose text repeats the whole URL, password
+// included.
+var errUnparseableURL = errors.New("kv redis: the redis URL cannot be parsed")
+
+// parseRedisURL checks rawURL and turns it into client options. The host list and the
+// Sentinel parts are taken apart here; everything else (credentials, database, TLS, query
+// options) is handed to redis.ParseURL as a single-node URL, so every deployment accepts the
+// same options with the same meaning.
+func parseRedisURL(rawURL string) (*redisTarget, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok || !validScheme(scheme) {
+		return nil, errors.New("kv redis: the redis URL has no scheme (want redis://, rediss://, " +
+			"redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://)")
+	}
+	scheme = strings.ToLower(scheme)
+	base, deployment, ok := strings.Cut(scheme, "+")
+	if !ok {
+		deployment = DeploymentSingle
+	}
+	if (base != "redis" && base != "rediss") ||
+		(deployment != DeploymentSingle && deployment != DeploymentSentinel && deployment != DeploymentCluster) {
+		return nil, fmt.Errorf("kv redis: unsupported URL scheme %q (want redis, rediss, redis+sentinel, "+
+			"rediss+sentinel, redis+cluster or rediss+cluster)", scheme)
 	}
 
-	uo := &redis.UniversalOptions{
-		Addrs:                 []string{opt.Addr},
+	// A host list is not a valid URL host for net/url, so the authority (which ends at the
+	// first '/', '?' or '#', RFC 3986 §3.2) is split here and each host checked on its own.
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	userinfo, hostList := "", authority
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo, hostList = authority[:i+1], authority[i+1:]
+	}
+	defaultPort := redisDefaultPort
+	if deployment == DeploymentSentinel {
+		defaultPort = sentinelDefaultPort
+	}
+	hosts, err := splitHosts(hostList, defaultPort)
+	if err != nil {
+		return nil, err
+	}
+	if deployment == DeploymentSingle && len(hosts) > 1 {
+		return nil, errors.New("kv redis: a redis:// URL names one host; use redis+sentinel:// or " +
+			"redis+cluster:// for several")
+	}
+	if strings.Contains(tail, "#") {
+		return nil, errors.New("kv redis: the redis URL must not have a #fragment")
+	}
+	path, rawQuery, _ := strings.Cut(tail, "?")
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		// The error quotes the offending query text, which may hold a password.
+		return nil, errors.New("kv redis: the redis URL's query cannot be parsed")
+	}
+
+	var masterName, sentinelUser, sentinelPassword string
+	switch deployment {
+	case DeploymentSentinel:
+		if masterName, path, err = splitMasterName(path); err != nil {
+			return nil, err
+		}
+		sentinelUser, sentinelPassword = query.Get("sentinel_username"), query.Get("sentinel_password")
+		query.Del("sentinel_username")
+		query.Del("sentinel_password")
+	case DeploymentCluster:
+		if path != "" && path != "/" {
+			return nil, errors.New("kv redis: a redis+cluster:// URL has no path (a cluster has database 0 only)")
+		}
+	}
+
+	single := base + "://" + userinfo + hosts[0] + path
+	if len(query) > 0 {
+		single += "?" + query.Encode()
+	}
+	u, err := url.Parse(single)
+	if err != nil {
+		return nil, errUnparseableURL
+	}
+	redacted := scheme + "://" + redactedUser(u) + strings.Join(hosts, ",")
+	if deployment == DeploymentSentinel {
+		redacted += "/" + url.PathEscape(masterName)
+	}
+	redacted += path
+	opt, err := redis.ParseURL(single)
+	if err != nil {
+		return nil, fmt.Errorf("kv redis: invalid redis URL %s: %w", redacted, err)
+	}
+	if deployment == DeploymentCluster && opt.DB != 0 {
+		return nil, fmt.Errorf("kv redis: invalid redis URL %s: a cluster has database 0 only", redacted)
+	}
+
+	uo := universalOptions(opt)
+	uo.Addrs = hosts
+	switch deployment {
+	case DeploymentSentinel:
+		uo.MasterName = masterName
+		uo.SentinelUsername = sentinelUser
+		uo.SentinelPassword = sentinelPassword
+	case DeploymentCluster:
+		// With a single seed, NewUniversalClient would otherwise build a single-node client.
+		uo.IsClusterMode = true
+	}
+	if deployment != DeploymentSingle && uo.TLSConfig != nil {
+		// redis.ParseURL pinned the first host's name; with several hosts (and the master or
+		// nodes the client discovers) each connection must be verified under its own name,
+		// which crypto/tls takes from the dialled address when ServerName is empty.
+		uo.TLSConfig.ServerName = ""
+	}
+	return &redisTarget{deployment: deployment, redacted: redacted, options: uo}, nil
+}
+
+// validScheme reports whether s is an RFC 3986 scheme. Anything else before "://" may be
+// part of a mistyped URL (a password, say), so it is never echoed in an error.
+func validScheme(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// splitHosts checks a comma-separated host list and returns each entry as host:port, with
+// defaultPort where the port is left out. Errors give an entry's position, never its text: a
+// password holding an unescaped '/' or '@' would otherwise be quoted back as a "host".
+func splitHosts(list, defaultPort string) ([]string, error) {
+	if list == "" {
+		return nil, errors.New("kv redis: the redis URL names no host")
+	}
+	entries := strings.Split(list, ",")
+	hosts := make([]string, 0, len(entries))
+	for i, e := range entries {
+		if !strings.Contains(e, ":") || (strings.HasPrefix(e, "[") && strings.HasSuffix(e, "]")) {
+			e += ":" + defaultPort
+		}
+		host, port, err := net.SplitHostPort(e)
+		if err == nil && validHost(host) {
+			if n, perr := strconv.ParseUint(port, 10, 16); perr == nil && n > 0 {
+				hosts = append(hosts, net.JoinHostPort(host, port))
+				continue
+			}
+		}
+		return nil, fmt.Errorf("kv redis: host %d of the redis URL is not host[:port]", i+1)
+	}
+	return hosts, nil
+}
+
+// validHost accepts a DNS name, an IPv4 address or an IPv6 address (brackets already
+// removed).
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if strings.Contains(h, ":") {
+		return net.ParseIP(h) != nil
+	}
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// splitMasterName takes the master set's name off a Sentinel URL's path and returns the rest
+// ("" or "/<db>").
+func splitMasterName(path string) (name, rest string, err error) {
+	segments := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if path == "" || segments[0] == "" {
+		return "", "", errors.New("kv redis: a redis+sentinel:// URL names the master set in its path, " +
+			"e.g. redis+sentinel://host:26379/mymaster")
+	}
+	if len(segments) > 2 || (len(segments) == 2 && segments[1] == "") {
+		return "", "", errors.New("kv redis: a redis+sentinel:// URL's path is /<master-name>[/<db>]")
+	}
+	if name, err = url.PathUnescape(segments[0]); err != nil {
+		return "", "", errors.New("kv redis: the master name in the redis URL cannot be parsed")
+	}
+	if len(segments) == 2 {
+		rest = "/" + segments[1]
+	}
+	return name, rest, nil
+}
+
+// redactedUser returns u's userinfo for an error message: the user name, and "xxxxx" in
+// place of a password.
+func redactedUser(u *url.URL) string {
+	if u.User == nil {
+		return ""
+	}
+	if _, ok := u.User.Password(); ok {
+		return url.UserPassword(u.User.Username(), "xxxxx").String() + "@"
+	}
+	return u.User.String() + "@"
+}
+
+// universalOptions applies our defaults to the options redis.ParseURL read from the URL.
+func universalOptions(opt *redis.Options) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
 		ClientName:            opt.ClientName,
 		DB:                    opt.DB,
 		Protocol:              opt.Protocol,
@@ -123,29 +404,20 @@ func NewRedis(ctx context.Context, rawURL, prefix string) (*Redis, error) {
 		ContextTimeoutEnabled: true, // a request's own deadline also bounds its Redis calls
 		PoolFIFO:              opt.PoolFIFO,
 		PoolSize:              orInt(opt.PoolSize, redisPoolSize()),
+		MaxConcurrentDials:    opt.MaxConcurrentDials,
 		PoolTimeout:           orDuration(opt.PoolTimeout, redisPoolTimeout),
 		// No MinIdleConns default: against a down Redis, the refill would dial (and log) in
 		// the background on its own.
-		MinIdleConns:    opt.MinIdleConns,
-		MaxIdleConns:    opt.MaxIdleConns,
-		MaxActiveConns:  opt.MaxActiveConns,
-		ConnMaxIdleTime: opt.ConnMaxIdleTime,
-		ConnMaxLifetime: opt.ConnMaxLifetime,
+		MinIdleConns:            opt.MinIdleConns,
+		MaxIdleConns:            opt.MaxIdleConns,
+		MaxActiveConns:          opt.MaxActiveConns,
+		ConnMaxIdleTime:         opt.ConnMaxIdleTime,
+		ConnMaxLifetime:         opt.ConnMaxLifetime,
+		ConnMaxLifetimeJitter:   opt.ConnMaxLifetimeJitter,
+		PipelinePoolSize:        opt.PipelinePoolSize,
+		PipelineReadBufferSize:  opt.PipelineReadBufferSize,
+		PipelineWriteBufferSize: opt.PipelineWriteBufferSize,
 	}
-
-	r := &Redis{
-		client:           redis.NewUniversalClient(uo),
-		prefix:           prefixOrDefault(prefix),
-		compareAndDelete: redis.NewScript(compareAndDeleteLua),
-		compareAndExpire: redis.NewScript(compareAndExpireLua),
-		incr:             redis.NewScript(incrLua),
-		subs:             make(map[*redis.PubSub]struct{}),
-	}
-	if err := r.Ping(ctx); err != nil {
-		_ = r.client.Close()
-		return nil, fmt.Errorf("kv redis: connect to %s: %w", u.Redacted(), err)
-	}
-	return r, nil
 }
 
 func orInt(v, def int) int {
@@ -323,9 +595,21 @@ func (r *Redis) SRem(ctx context.Context, key string, members ...string) error {
 	return nil
 }
 
-// Publish implements Store.
+// Publish implements Store. In a Cluster the PUBLISH goes to the master that owns the
+// channel's slot, the node Subscribe listens on. go-redis would spread this keyless command
+// over all masters, and messages the cluster bus forwards from different nodes can overtake
+// each other, so one publisher's messages would arrive out of order.
 func (r *Redis) Publish(ctx context.Context, channel string, msg []byte) error {
-	if err := r.client.Publish(ctx, r.key(channel), msg).Err(); err != nil {
+	ch := r.key(channel)
+	var c redis.Cmdable = r.client
+	if cc, ok := r.client.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, ch)
+		if err != nil {
+			return unavailable("redis publish", err)
+		}
+		c = node
+	}
+	if err := c.Publish(ctx, ch, msg).Err(); err != nil {
 		return unavailable("redis publish", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,8 @@ func TestNewRedisUnreachable(t *testing.T) {
 	}{
 		{"refused", "redis://127.0.0.1:1/0"},
 		{"refused with password", "redis://user:hunter2-secret@127.0.0.1:1/0"},
+		{"sentinels refused", "redis+sentinel://:hunter2-secret@127.0.0.1:1,127.0.0.1:2/mymaster?sentinel_password=hunter2-s"},
+		{"cluster refused", "redis+cluster://:hunter2-secret@127.0.0.1:1,127.0.0.1:2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,6 +153,9 @@ func TestNewRedisUnreachable(t *testing.T) {
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Fatalf("error leaks the password: %q", err)
 			}
+			if _, serr := Scheme(tc.url); serr != nil {
+				t.Fatalf("Scheme rejects a well-formed URL: %v", serr)
+			}
 		})
 	}
 }
@@ -165,6 +171,27 @@ func TestNewRedisBadURL(t *testing.T) {
 		{"bad database", "redis://:hunter2-secret@127.0.0.1:6379/zero"},
 		{"unknown option", "redis://:hunter2-secret@127.0.0.1:6379/0?bogus=1"},
 		{"unparseable", "redis://:hunter2-secret@127.0.0.1:6379/0\x7f%zz"},
+		{"bad password escape", "redis+cluster://:hunter2-secret%zz@127.0.0.1:7000"},
+		{"scheme hides a password", "user:hunter2-secret@host://x"},
+		{"unknown deployment", "redis+ring://:hunter2-secret@127.0.0.1:6379"},
+		{"several hosts for one node", "redis://:hunter2-secret@a:6379,b:6379/0"},
+		{"no host", "redis://:hunter2-secret@/0"},
+		{"empty host in list", "redis+cluster://:hunter2-secret@a:7000,,b:7001"},
+		{"port out of range", "redis+cluster://:hunter2-secret@a:70000"},
+		{"port not a number", "redis+cluster://:hunter2-secret@a:x"},
+		{"unescaped slash in password", "redis+sentinel://:hunter2/secret@s1:26379/mymaster"},
+		{"fragment", "redis+cluster://:hunter2-secret@a:7000#frag"},
+		{"sentinel without master", "redis+sentinel://:hunter2-secret@s1:26379"},
+		{"sentinel with empty master", "redis+sentinel://:hunter2-secret@s1:26379/"},
+		{"sentinel path too long", "redis+sentinel://:hunter2-secret@s1:26379/mymaster/0/1"},
+		{"sentinel trailing slash", "redis+sentinel://:hunter2-secret@s1:26379/mymaster/"},
+		{"sentinel bad database", "redis+sentinel://:hunter2-secret@s1:26379/mymaster/zero"},
+		{"sentinel routing option", "redis+sentinel://:hunter2-secret@s1/mymaster?route_by_latency=true"},
+		{"sentinel unknown option", "redis+sentinel://s1/mymaster?sentinel_password=hunter2-secret&bogus=1"},
+		{"sentinel bad query escape", "redis+sentinel://s1/mymaster?sentinel_password=hunter2-secret%zz"},
+		{"sentinel password on one node", "redis://127.0.0.1:6379/0?sentinel_password=hunter2-secret"},
+		{"cluster database in path", "redis+cluster://:hunter2-secret@a:7000/1"},
+		{"cluster database in query", "redis+cluster://:hunter2-secret@a:7000?db=2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,6 +205,109 @@ func TestNewRedisBadURL(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Fatalf("error leaks the password: %q", err)
+			}
+			// Scheme applies the same checks without connecting.
+			if d, serr := Scheme(tc.url); serr == nil || serr.Error() != err.Error() {
+				t.Fatalf("Scheme = %q, %v; want NewRedis's error %v", d, serr, err)
+			}
+		})
+	}
+}
+
+// TestScheme checks the deployment each URL form selects and the client options it yields,
+// without connecting.
+func TestScheme(t *testing.T) {
+	tests := []struct {
+		name       string
+		url        string
+		deployment string
+		addrs      []string
+		check      func(t *testing.T, o *redis.UniversalOptions)
+	}{
+		{
+			name: "single", url: "redis://u:pw@127.0.0.1:6380/3", deployment: DeploymentSingle,
+			addrs: []string{"127.0.0.1:6380"},
+			check: func(t *testing.T, o *redis.UniversalOptions) {
+				if o.Username != "u" || o.Password != "pw" || o.DB != 3 || o.TLSConfig != nil {
+					t.Fatalf("options = %+v", o)
+				}
+			},
+		},
+		{
+			name: "single default port and upper-case scheme", url: "REDIS://redis", deployment: DeploymentSingle,
+			addrs: []string{"redis:6379"},
+		},
+		{
+			name: "single over TLS", url: "rediss://cache.example.com:6380", deployment: DeploymentSingle,
+			addrs: []string{"cache.example.com:6380"},
+			check: func(t *testing.T, o *redis.UniversalOptions) {
+				if o.TLSConfig == nil || o.TLSConfig.ServerName != "cache.example.com" {
+					t.Fatalf("TLS config = %+v, want server name cache.example.com", o.TLSConfig)
+				}
+			},
+		},
+		{
+			name:       "sentinel",
+			url:        "redis+sentinel://:pw@s1:26380,s2,[::1]:26381/my%2Dmaster/2?sentinel_username=su&sentinel_password=sp&dial_timeout=2s",
+			deployment: DeploymentSentinel,
+			addrs:      []string{"s1:26380", "s2:26379", "[::1]:26381"},
+			check: func(t *testing.T, o *redis.UniversalOptions) {
+				if o.MasterName != "my-master" || o.DB != 2 || o.Password != "pw" ||
+					o.SentinelUsername != "su" || o.SentinelPassword != "sp" || o.DialTimeout != 2*time.Second {
+					t.Fatalf("options = %+v", o)
+				}
+			},
+		},
+		{
+			name: "sentinel over TLS", url: "rediss+sentinel://s1,s2/mymaster", deployment: DeploymentSentinel,
+			addrs: []string{"s1:26379", "s2:26379"},
+			check: func(t *testing.T, o *redis.UniversalOptions) {
+				// Every Sentinel and the master it names are verified under their own names.
+				if o.TLSConfig == nil || o.TLSConfig.ServerName != "" || o.DB != 0 {
+					t.Fatalf("options = %+v", o)
+				}
+			},
+		},
+		{
+			name: "cluster", url: "redis+cluster://u:pw@n1:7000,n2:7001?pool_size=7", deployment: DeploymentCluster,
+			addrs: []string{"n1:7000", "n2:7001"},
+			check: func(t *testing.T, o *redis.UniversalOptions) {
+				if !o.IsClusterMode || o.Username != "u" || o.Password != "pw" || o.PoolSize != 7 {
+					t.Fatalf("options = %+v", o)
+				}
+			},
+		},
+		{
+			name: "cluster with one seed", url: "rediss+cluster://n1/", deployment: DeploymentCluster,
+			addrs: []string{"n1:6379"},
+			check: func(t *testing.T, o *redis.UniversalOptions) {
+				if !o.IsClusterMode || o.TLSConfig == nil || o.TLSConfig.ServerName != "" {
+					t.Fatalf("options = %+v", o)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Scheme(tc.url)
+			if err != nil || d != tc.deployment {
+				t.Fatalf("Scheme = %q, %v; want %q", d, err, tc.deployment)
+			}
+			target, err := parseRedisURL(tc.url)
+			mustNoErr(t, err)
+			o := target.options
+			if !slices.Equal(o.Addrs, tc.addrs) {
+				t.Fatalf("addrs = %q, want %q", o.Addrs, tc.addrs)
+			}
+			// Our fast defaults apply unless the URL overrides them.
+			if o.ReadTimeout != redisReadTimeout || o.PoolTimeout != redisPoolTimeout || !o.ContextTimeoutEnabled {
+				t.Fatalf("defaults not applied: %+v", o)
+			}
+			if strings.Contains(target.redacted, "pw") || strings.Contains(target.redacted, "sp") {
+				t.Fatalf("redacted URL %q keeps a password", target.redacted)
+			}
+			if tc.check != nil {
+				tc.check(t, o)
 			}
 		})
 	}
