@@ -38,12 +38,14 @@ type stack struct {
 	dbURL    string
 	redisURL string
 	prefix   string
+	cors     []string // cors.allowed_origins; nil: http://spa.example.test
 }
 
 // stackOptions shape the config written for a stack.
 type stackOptions struct {
 	extra string // YAML appended at top level (e.g. client_token: ...)
 	emu   emulator.Options
+	cors  []string // cors.allowed_origins; nil: [http://spa.example.test]
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -56,6 +58,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		prefix:   kvtest.Prefix(t, redisURL),
 		dbURL:    storetest.PostgresURL(t),
 		keys:     map[string]string{"ACME_KEY": emulator.GenerateKey(), "ACME_KEY_OLD": emulator.GenerateKey(), "BETA_KEY": emulator.GenerateKey()},
+		cors:     o.cors,
 	}
 	s.emu = emulator.New(o.emu)
 	srv := httptest.NewServer(s.emu)
@@ -88,6 +91,11 @@ func (s *stack) writeConfig(extra string) {
 	if s.env["SESSION_KEY"] == "" {
 		s.env["SESSION_KEY"], s.env["CACHE_KEY"] = randomHex(s.t), randomHex(s.t)
 	}
+	cors := []string{"http://spa.example.test"}
+	if s.cors != nil {
+		cors = s.cors
+	}
+	corsYAML, _ := json.Marshal(cors) // a JSON array is a YAML flow sequence
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 public_origin: http://app.example.test
@@ -100,7 +108,7 @@ session:
 cache:
   encryption_key: {env: CACHE_KEY}
 cors:
-  allowed_origins: [http://spa.example.test]
+  allowed_origins: %[6]s
 tenants:
   - id: acme
     name: Acme Lending
@@ -117,7 +125,7 @@ tenants:
       version: "2.0"
       api_keys:
         - {id: beta-1, env: BETA_KEY}
-%s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra)
+%[5]s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra, corsYAML)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ const CONNECTABLE = new Set(['2.0', '2.1', '3.0']);
 
 const bff = createBff();
 
-// The signed-in state, null while signed out: {user, basiq, keeper, abort, ticker}.
+// The signed-in state, null while signed out: {user, basiq, keeper, abort, ticker, userChecked}.
 // endSession tears all of it down.
 let session = null;
 // [{id, name}] once /auth/tenants answered.
@@ -130,11 +130,22 @@ function enterApp(me, focus) {
   const keeper = createTokenKeeper({
     fetchToken: () => bff.get('/client-token'),
     onChange: (state) => {
-      if (session?.keeper === keeper) renderToken(state);
+      if (session?.keeper !== keeper) return;
+      renderToken(state);
+      if (state.phase === 'ready' && !session.userChecked) recheckUser(session);
     },
     onUnauthenticated: () => signedOut(SESSION_ENDED),
   });
-  session = { user, basiq, keeper, abort: new AbortController(), ticker: setInterval(tick, 1000) };
+  session = {
+    user,
+    basiq,
+    keeper,
+    abort: new AbortController(),
+    ticker: setInterval(tick, 1000),
+    // The BFF creates the person's Basiq user with their first token, so a /auth/me answered
+    // before that has no basiq_user_id yet: it is asked again once, after the first token.
+    userChecked: Boolean(user.basiq_user_id),
+  };
 
   setText('user-email', String(user.email ?? ''));
   setText('user-tenant', String(user.tenant ?? ''));
@@ -159,12 +170,38 @@ function renderConnect() {
       `This organisation uses Basiq API version ${version ?? 'unknown'}, which this page cannot connect with.`,
     );
   } else if (version !== '3.0' && !session.user.basiq_user_id) {
-    setMessage('connect-result', NO_BASIQ_USER, 'error');
+    if (session.userChecked) setMessage('connect-result', NO_BASIQ_USER, 'error');
+  } else if (byId('connect-result').textContent === NO_BASIQ_USER) {
+    setMessage('connect-result', '');
   }
   if (notice !== null) {
     setMessage('connect-result', notice.message, notice.ok ? 'ok' : 'error');
     notice = null;
   }
+}
+
+// recheckUser asks /auth/me again for a Basiq user id the first answer did not have yet, and
+// redraws the connect area. It resolves to the error of a failed attempt, else null. A failure
+// leaves the user unchecked, so the next token or the connect form asks again instead of telling
+// the person to contact support over a blip.
+async function recheckUser(current) {
+  current.userChecked = true;
+  let me;
+  try {
+    me = await bff.get('/auth/me');
+  } catch (err) {
+    if (session !== current) return null;
+    if (err?.status === 401) {
+      signedOut(SESSION_ENDED);
+      return null;
+    }
+    current.userChecked = false;
+    return err;
+  }
+  if (session !== current) return null;
+  if (me?.user) current.user = me.user;
+  renderConnect();
+  return null;
 }
 
 function renderToken(state) {
@@ -261,6 +298,14 @@ async function onConnect(event) {
   event.preventDefault();
   const current = session;
   if (current === null) return;
+  if (!current.user.basiq_user_id) {
+    const err = await recheckUser(current);
+    if (session !== current) return;
+    if (err !== null) {
+      setMessage('connect-result', describe(err), 'error');
+      return;
+    }
+  }
   const { user, basiq, keeper, abort } = current;
   if (!user.basiq_user_id) {
     setMessage('connect-result', NO_BASIQ_USER, 'error');
