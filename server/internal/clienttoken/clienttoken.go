@@ -207,7 +207,7 @@ func (s *Service) get(ctx context.Context, t *tenant.Tenant, scope, binding stri
 	case err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, errCorrupt):
 		return entry{}, "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
-	e, src, err := s.obtain(ctx, sp, keys, func(e entry, now time.Time) bool { return s.usable(e, now) })
+	e, src, err := s.obtain(ctx, sp, keys, "request", func(e entry, now time.Time) bool { return s.usable(e, now) })
 	if err != nil {
 		// Stale while error: a token Basiq still honours beats an error page.
 		if cached.Token != "" && cached.remaining(s.o.Now()) > 0 && isUpstreamOutage(err) {
@@ -243,7 +243,7 @@ func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Tim
 		defer cancel()
 		// Anything newer than the token that triggered the refresh will do: another replica
 		// may have refreshed it already.
-		_, _, err := s.obtain(ctx, sp, keys, func(e entry, _ time.Time) bool { return e.IssuedAt > issued })
+		_, _, err := s.obtain(ctx, sp, keys, "refresh", func(e entry, _ time.Time) bool { return e.IssuedAt > issued })
 		if err != nil {
 			s.log.Warn("background token refresh failed", "tenant", sp.t.ID, "key_id", sp.key.ID, "scope", sp.scope, "err", err)
 		}
@@ -253,7 +253,8 @@ func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Tim
 // obtain runs one flight per cache key on this replica; concurrent callers share its result.
 // The flight runs detached from any one caller's cancellation, bounded by its own deadline, so
 // a caller that gives up does not fail the others.
-func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, good func(entry, time.Time) bool) (entry, Source, error) {
+// kind ("request" or "refresh") labels the lock-wait metric.
+func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, kind string, good func(entry, time.Time) bool) (entry, Source, error) {
 	type result struct {
 		e   entry
 		src Source
@@ -261,7 +262,7 @@ func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, good f
 	ch := s.flight.DoChan(sp.cacheKey(), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Deadline)
 		defer cancel()
-		e, src, err := s.fleetMint(fctx, sp, keys, good)
+		e, src, err := s.fleetMint(fctx, sp, keys, kind, good)
 		return result{e, src}, err
 	})
 	select {
@@ -278,14 +279,14 @@ func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, good f
 
 // fleetMint makes sure exactly one replica calls Basiq for the cache key: the holder of the kv
 // lock mints and stores; the others wait for the stored value.
-func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, good func(entry, time.Time) bool) (entry, Source, error) {
+func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kind string, good func(entry, time.Time) bool) (entry, Source, error) {
 	ck := sp.cacheKey()
 	wait := 10 * time.Millisecond
 	var waitStart time.Time
 	for {
 		if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
 			if !waitStart.IsZero() {
-				s.metrics.LockWait("value", time.Since(waitStart))
+				s.metrics.LockWait(kind, "value", time.Since(waitStart))
 			}
 			s.l1.put(ck, e, s.o.Now())
 			return e, SourceRedis, nil
@@ -307,7 +308,7 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, goo
 		}
 		select {
 		case <-ctx.Done():
-			s.metrics.LockWait("timeout", time.Since(waitStart))
+			s.metrics.LockWait(kind, "timeout", time.Since(waitStart))
 			return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
 		case <-time.After(wait):
 		}
