@@ -328,4 +328,3 @@ func startProcess(t *testing.T, bin string, env map[string]string) (string, func
 	}
 	return "", nil
 }
-
