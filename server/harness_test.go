@@ -28,7 +28,7 @@ import (
 // stack is a test deployment: the Basiq emulator, a config file, a real Postgres schema and
 // a real Redis prefix shared by every replica started from it.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	emu      *emulator.Emulator
 	emuURL   string
 	dir      string
@@ -39,6 +39,13 @@ type stack struct {
 	redisURL string
 	prefix   string
 	cors     []string // cors.allowed_origins; nil: http://spa.example.test
+	// betaKeys are the beta tenant's api_keys entries as YAML flow mappings; nil: BETA_KEY.
+	betaKeys []string
+	// withoutAcme leaves the acme tenant out of the config.
+	withoutAcme bool
+	extra       string // stackOptions.extra, kept for rewrites
+	// discardLogs sends replicas' logs to io.Discard (benchmarks, load tests).
+	discardLogs bool
 }
 
 // stackOptions shape the config written for a stack.
@@ -46,19 +53,24 @@ type stackOptions struct {
 	extra string // YAML appended at top level (e.g. client_token: ...)
 	emu   emulator.Options
 	cors  []string // cors.allowed_origins; nil: [http://spa.example.test]
+	// discardLogs sends replicas' logs to io.Discard instead of a buffer: under a benchmark the
+	// buffer would grow with every request and its lock would be measured too. The level
+	// stays as configured, so the cost of formatting each line is still paid.
+	discardLogs bool
 }
 
-func newStack(t *testing.T, o stackOptions) *stack {
+func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	redisURL := kvtest.RedisURL(t)
 	s := &stack{
-		t:        t,
-		dir:      t.TempDir(),
-		redisURL: redisURL,
-		prefix:   kvtest.Prefix(t, redisURL),
-		dbURL:    storetest.PostgresURL(t),
-		keys:     map[string]string{"ACME_KEY": emulator.GenerateKey(), "ACME_KEY_OLD": emulator.GenerateKey(), "BETA_KEY": emulator.GenerateKey()},
-		cors:     o.cors,
+		t:           t,
+		dir:         t.TempDir(),
+		redisURL:    redisURL,
+		prefix:      kvtest.Prefix(t, redisURL),
+		dbURL:       storetest.PostgresURL(t),
+		keys:        map[string]string{"ACME_KEY": emulator.GenerateKey(), "ACME_KEY_OLD": emulator.GenerateKey(), "BETA_KEY": emulator.GenerateKey()},
+		cors:        o.cors,
+		discardLogs: o.discardLogs,
 	}
 	s.emu = emulator.New(o.emu)
 	srv := httptest.NewServer(s.emu)
@@ -72,11 +84,12 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		s.env[k] = v
 	}
 	s.cfgPath = s.env["BFF_CONFIG"]
+	s.extra = o.extra
 	s.writeConfig(o.extra)
 	return s
 }
 
-func randomHex(t *testing.T) string {
+func randomHex(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -96,6 +109,22 @@ func (s *stack) writeConfig(extra string) {
 		cors = s.cors
 	}
 	corsYAML, _ := json.Marshal(cors) // a JSON array is a YAML flow sequence
+	betaKeys := s.betaKeys
+	if betaKeys == nil {
+		betaKeys = []string{"{id: beta-1, env: BETA_KEY}"}
+	}
+	acme := fmt.Sprintf(`  - id: acme
+    name: Acme Lending
+    basiq:
+      base_url: %[1]s
+      version: "3.0"
+      consent_url: %[1]s/home
+      api_keys:
+        - {id: acme-1, env: ACME_KEY}
+`, s.emuURL)
+	if s.withoutAcme {
+		acme = ""
+	}
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 public_origin: http://app.example.test
@@ -110,23 +139,21 @@ cache:
 cors:
   allowed_origins: %[6]s
 tenants:
-  - id: acme
-    name: Acme Lending
-    basiq:
-      base_url: %[4]s
-      version: "3.0"
-      consent_url: %[4]s/home
-      api_keys:
-        - {id: acme-1, env: ACME_KEY}
-  - id: beta
+%[7]s  - id: beta
     name: Beta Credit
     basiq:
       base_url: %[4]s
       version: "2.0"
       api_keys:
-        - {id: beta-1, env: BETA_KEY}
-%[5]s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra, corsYAML)
-	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
+        - %[8]s
+%[5]s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra, corsYAML, acme, strings.Join(betaKeys, "\n        - "))
+	// Written whole and renamed into place, as deployment tools do, so a watching replica
+	// never reads half a file.
+	tmp := s.cfgPath + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, s.cfgPath); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -182,16 +209,27 @@ func (b *syncBuffer) String() string {
 // start runs a replica with s's config until the test ends.
 func (s *stack) start() *replica {
 	s.t.Helper()
-	return startRun(s.t, s.getenv)
+	return startReplica(s.t, s.getenv, s.discardLogs)
 }
 
-func startRun(t *testing.T, getenv func(string) string) *replica {
+func startRun(t testing.TB, getenv func(string) string) *replica {
+	t.Helper()
+	return startReplica(t, getenv, false)
+}
+
+// startReplica runs a replica until the test ends; with discardLogs its logs go to io.Discard
+// and r.logs stays empty.
+func startReplica(t testing.TB, getenv func(string) string, discardLogs bool) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	r := &replica{logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	var logs io.Writer = r.logs
+	if discardLogs {
+		logs = io.Discard
+	}
 	go func() {
-		err := run(ctx, []string{"server"}, getenv, strings.NewReader(""), pw, r.logs)
+		err := run(ctx, []string{"server"}, getenv, strings.NewReader(""), pw, logs)
 		pw.CloseWithError(io.EOF)
 		r.done <- err
 	}()
@@ -235,12 +273,12 @@ func startRun(t *testing.T, getenv func(string) string) *replica {
 
 // client is a browser stand-in: a cookie jar and the SPA's headers.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	http *http.Client
 }
 
-func newClient(t *testing.T, base string) *client {
+func newClient(t testing.TB, base string) *client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	return &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
@@ -254,7 +292,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T, v any) {
+func (r response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -262,7 +300,7 @@ func (r response) json(t *testing.T, v any) {
 }
 
 // errorCode returns the code of an error body, failing the test if the body is not one.
-func (r response) errorCode(t *testing.T) string {
+func (r response) errorCode(t testing.TB) string {
 	t.Helper()
 	var e struct {
 		Error struct{ Code, Message string }
@@ -361,7 +399,7 @@ func (c *client) me() meResponse {
 	return m
 }
 
-func mustURL(t *testing.T, raw string) *url.URL {
+func mustURL(t testing.TB, raw string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -109,6 +109,14 @@ func serve(ctx context.Context, env cliEnv) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go a.sessions.Watch(watchCtx)
+	go a.tokens.WatchPurges(watchCtx)
+	rl := &reloader{path: cfg.Path, getenv: env.getenv, log: log, m: m, tenants: a.tenants, tokens: a.tokens,
+		http: e, fpKey: a.fpKey, cfg: cfg}
+	// Tokens of keys marked revoked while no replica ran are purged now.
+	rl.purge(ctx, nil, a.tenants.Load())
+	if !cfg.Demo {
+		go rl.run(watchCtx)
+	}
 
 	servers := []*http.Server{newHTTPServer(e, log), newHTTPServer(admin, log)}
 	errc := make(chan error, 2)
@@ -157,6 +165,7 @@ type app struct {
 	db       *store.DB
 	kv       kv.Store
 	tenants  *tenant.Registry
+	fpKey    []byte // keys the API key fingerprints
 	sessions *session.Store
 	auth     *auth.Service
 	tokens   *clienttoken.Service
@@ -181,7 +190,8 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	if err != nil {
 		return nil, err
 	}
-	a.tenants = tenant.NewRegistry(tenant.NewSnapshot(cfg.Tenants, deriveKey(cacheKey, "bff key fingerprint v1")))
+	a.fpKey = deriveKey(cacheKey, "bff key fingerprint v1")
+	a.tenants = tenant.NewRegistry(tenant.NewSnapshot(cfg.Tenants, a.fpKey))
 
 	var keys [][]byte
 	for _, k := range cfg.Session.Keys {

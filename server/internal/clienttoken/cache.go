@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -137,6 +138,22 @@ func (c *l1) put(key string, e entry, now time.Time) {
 		}
 	}
 	c.m[key] = l1Entry{e: e, fetched: now}
+}
+
+func (c *l1) dropPrefix(prefix string) {
+	c.mu.Lock()
+	for k := range c.m {
+		if strings.HasPrefix(k, prefix) {
+			delete(c.m, k)
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *l1) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 func (c *l1) drop(key string) {

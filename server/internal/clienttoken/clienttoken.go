@@ -330,7 +330,7 @@ func (s *Service) mintLocked(ctx context.Context, sp spec, keys []tenant.Key, go
 	}
 	uk := used.cacheKey()
 	now := s.o.Now()
-	if err := s.writeKV(ctx, uk, e, now); err != nil {
+	if err := s.writeKV(ctx, used, e, now); err != nil {
 		// The token is good even if kv is not: hand it out, the next request mints again.
 		s.log.WarnContext(ctx, "could not cache a minted token", "tenant", sp.t.ID, "err", err)
 	}
@@ -419,7 +419,8 @@ func (s *Service) readKV(ctx context.Context, ck string) (entry, error) {
 	return s.seal.open(ck, b)
 }
 
-func (s *Service) writeKV(ctx context.Context, ck string, e entry, now time.Time) error {
+func (s *Service) writeKV(ctx context.Context, sp spec, e entry, now time.Time) error {
+	ck := sp.cacheKey()
 	// The skew is capped at a tenth of the token's life, so short-lived tokens are cached too.
 	life := time.Duration(e.ExpiresAt-e.IssuedAt) * time.Millisecond
 	ttl := e.remaining(now) - min(s.o.Skew, life/10)
@@ -430,7 +431,16 @@ func (s *Service) writeKV(ctx context.Context, ck string, e entry, now time.Time
 	if err != nil {
 		return err
 	}
-	return s.kv.Set(ctx, ck, b, ttl)
+	if err := s.kv.Set(ctx, ck, b, ttl); err != nil {
+		return err
+	}
+	// The per-key index lets a purge find every token minted with a key without scanning.
+	return s.kv.SAdd(ctx, keyIndex(sp.t.ID, sp.key), ttl, ck)
+}
+
+// keyIndex is the kv set of the cache keys of tokens minted with key.
+func keyIndex(tenantID string, key tenant.Key) string {
+	return "tokidx:" + tenantID + ":" + key.ID + ":" + key.Fingerprint
 }
 
 // drop forgets a cached token everywhere this replica can reach.
@@ -495,4 +505,64 @@ func (l *lock) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, _ = l.kv.CompareAndDelete(ctx, l.key, l.owner)
+}
+
+// purgeChannel carries "tenant:keyid:fingerprint:" prefixes of purged cache keys to every
+// replica, whose L1 then drops them.
+const purgeChannel = "tokens:purged"
+
+// Purge deletes every cached token minted with key, from kv and from the L1 of every replica,
+// and returns how many kv entries it deleted. It is idempotent: each replica purges on its own
+// reload, and a later purge of the same key finds nothing.
+func (s *Service) Purge(ctx context.Context, tenantID string, key tenant.Key) (int, error) {
+	idx := keyIndex(tenantID, key)
+	members, err := s.kv.SMembers(ctx, idx)
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	if err := s.kv.Delete(ctx, append(members, idx)...); err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	prefix := "tok:" + tenantID + ":" + key.ID + ":" + key.Fingerprint + ":"
+	s.l1.dropPrefix(prefix)
+	if err := s.kv.Publish(ctx, purgeChannel, []byte(prefix)); err != nil {
+		return len(members), fmt.Errorf("purge: announce: %w", err)
+	}
+	s.metrics.Purged(tenantID, key.ID, len(members))
+	return len(members), nil
+}
+
+// WatchPurges drops from this replica's L1 what other replicas purge. It runs until ctx is
+// done, resubscribing after a lost connection; after any gap it empties the L1, whose entries
+// live only seconds anyway.
+func (s *Service) WatchPurges(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch, err := s.kv.Subscribe(ctx, purgeChannel)
+		if err == nil {
+			for prefix := range ch {
+				s.l1.dropPrefix(string(prefix))
+			}
+		}
+		s.l1.clear()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// ProbeKey proves that Basiq accepts t's primary key by minting a SERVER_ACCESS token with it
+// alone (no fallback to other keys). The token is cached for later server-side use, so when
+// another replica has just probed the same key no call is made. It returns the Basiq error,
+// classified as for ClientToken.
+func (s *Service) ProbeKey(ctx context.Context, t *tenant.Tenant) error {
+	if len(t.Keys) == 0 {
+		return apperr.New(apperr.UpstreamRejected, "The tenant has no usable Basiq API key.")
+	}
+	only := *t
+	only.Keys = t.Keys[:1]
+	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline+s.o.LockLease)
+	defer cancel()
+	_, _, err := s.get(ctx, &only, basiq.ScopeServer, "-")
+	return err
 }

@@ -183,57 +183,91 @@ func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.Middlewa
 	}
 }
 
-// corsMiddleware grants credentialed cross-origin access to exactly the configured origins.
-// config.Validate refuses "*" and patterns: with credentials, rs/cors would otherwise reflect
-// almost any origin.
-func corsMiddleware(cfg *config.Config) echo.MiddlewareFunc {
-	c := cors.New(cors.Options{
-		AllowedOrigins:   cfg.CORS.AllowedOrigins,
-		AllowCredentials: true,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID"},
-		ExposedHeaders:   []string{"X-Request-ID", "Retry-After"},
-		MaxAge:           600,
-	})
-	return echo.WrapMiddleware(c.Handler)
+// originPolicy is everything that depends on which origins may call us. It is rebuilt and
+// swapped whole when the configuration is reloaded.
+type originPolicy struct {
+	cors    *cors.Cors
+	allowed map[string]bool
+	cop     *http.CrossOriginProtection
+}
+
+func newOriginPolicy(cfg *config.Config) *originPolicy {
+	p := &originPolicy{
+		// config.Validate refuses "*" and patterns: with credentials, rs/cors would otherwise
+		// reflect almost any origin.
+		cors: cors.New(cors.Options{
+			AllowedOrigins:   cfg.CORS.AllowedOrigins,
+			AllowCredentials: true,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID"},
+			ExposedHeaders:   []string{"X-Request-ID", "Retry-After"},
+			MaxAge:           600,
+		}),
+		allowed: map[string]bool{cfg.PublicOrigin: true},
+		cop:     http.NewCrossOriginProtection(),
+	}
+	for _, o := range cfg.CORS.AllowedOrigins {
+		p.allowed[o] = true
+		_ = p.cop.AddTrustedOrigin(o) // validated at config load
+	}
+	return p
+}
+
+// corsMiddleware grants credentialed cross-origin access to exactly the configured origins and
+// answers preflights.
+func corsMiddleware(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			var err error
+			policy.Load().cors.ServeHTTP(c.Response(), c.Request(), func(http.ResponseWriter, *http.Request) {
+				err = next(c)
+			})
+			return err
+		}
+	}
 }
 
 // crossSiteGuard is the one CSRF check. Every state-changing request, and every token or auth
 // read except GET /auth/me, must carry X-CSRF: 1 (a custom header forces a CORS preflight, so
 // a foreign page cannot send it) and, when the browser says where it comes from, an allowed
 // Origin (or Referer). Go's Fetch-Metadata check runs first as a second layer.
-func crossSiteGuard(cfg *config.Config) echo.MiddlewareFunc {
-	allowed := map[string]bool{cfg.PublicOrigin: true}
-	cop := http.NewCrossOriginProtection()
-	for _, o := range cfg.CORS.AllowedOrigins {
-		allowed[o] = true
-		_ = cop.AddTrustedOrigin(o) // validated at config load
-	}
+func crossSiteGuard(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			if !needsCSRF(r) {
+			csrf := needsCSRF(r)
+			if !csrf && !apiPath(r.URL.Path) {
 				return next(c)
 			}
-			if err := cop.Check(r); err != nil {
-				return apperr.Wrap(apperr.CSRF, err, "Cross-site requests are not allowed.")
+			p := policy.Load()
+			if csrf {
+				if err := p.cop.Check(r); err != nil {
+					return apperr.Wrap(apperr.CSRF, err, "Cross-site requests are not allowed.")
+				}
+				if r.Header.Get("X-CSRF") != "1" {
+					return apperr.New(apperr.CSRF, "The X-CSRF: 1 header is required.")
+				}
 			}
-			if r.Header.Get("X-CSRF") != "1" {
-				return apperr.New(apperr.CSRF, "The X-CSRF: 1 header is required.")
-			}
+			// Every API read, GET /auth/me included, refuses an origin that is not allowed:
+			// CORS alone would hide the answer from a foreign page but still serve it.
 			if o := r.Header.Get("Origin"); o != "" {
-				if !allowed[o] {
+				if !p.allowed[o] {
 					return apperr.New(apperr.CSRF, "The request's origin is not allowed.")
 				}
 			} else if ref := r.Header.Get("Referer"); ref != "" {
 				u, err := url.Parse(ref)
-				if err != nil || !allowed[u.Scheme+"://"+u.Host] {
+				if err != nil || !p.allowed[u.Scheme+"://"+u.Host] {
 					return apperr.New(apperr.CSRF, "The request's origin is not allowed.")
 				}
 			}
 			return next(c)
 		}
 	}
+}
+
+// apiPath reports whether p is an API route that carries the session.
+func apiPath(p string) bool {
+	return p == "/client-token" || p == "/connect/consent" || strings.HasPrefix(p, "/auth/")
 }
 
 func needsCSRF(r *http.Request) bool {

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"net/http"
+	"sync/atomic"
+
 	"github.com/labstack/echo/v4"
 )
 
@@ -8,13 +11,13 @@ import (
 // first: request id and log context, panic recovery, security headers, CORS (answers
 // preflights), then the cross-site checks, which guard every state-changing and token route
 // without any per-route opt-in.
-func addRoutes(e *echo.Echo, d Deps) {
+func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 	e.Use(
 		requestContext(d.Log, d.Metrics),
 		recoverPanics(d.Log),
 		securityHeaders(d.Config, d.Tenants),
-		corsMiddleware(d.Config),
-		crossSiteGuard(d.Config),
+		corsMiddleware(origins),
+		crossSiteGuard(origins),
 	)
 
 	authed := requireSession(d.Sessions, d.Tenants)
@@ -30,6 +33,6 @@ func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/connect/return", handleConsentReturn(d.KV, d.StateKey))
 
 	static := handleStatic(d.Static)
-	e.GET("/", static)
-	e.GET("/*", static)
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/", static)
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/*", static)
 }

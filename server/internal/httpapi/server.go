@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -38,19 +39,30 @@ type Deps struct {
 	Metrics *metrics.Metrics
 }
 
+// Server is the public handler.
+type Server struct {
+	*echo.Echo
+	origins atomic.Pointer[originPolicy]
+}
+
 // NewServer returns the public handler.
-func NewServer(d Deps) (*echo.Echo, error) {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(d.Log)
+func NewServer(d Deps) (*Server, error) {
+	s := &Server{Echo: echo.New()}
+	s.HideBanner, s.HidePort = true, true
+	s.HTTPErrorHandler = errorHandler(d.Log)
 	ipx, err := ipExtractor(d.Config.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
-	e.IPExtractor = ipx
-	addRoutes(e, d)
-	return e, nil
+	s.IPExtractor = ipx
+	s.origins.Store(newOriginPolicy(d.Config))
+	addRoutes(s.Echo, d, &s.origins)
+	return s, nil
 }
+
+// ApplyOrigins installs the origin rules of a reloaded configuration (public_origin and
+// cors.allowed_origins); requests already past the checks are not affected.
+func (s *Server) ApplyOrigins(cfg *config.Config) { s.origins.Store(newOriginPolicy(cfg)) }
 
 // Admin is what the admin listener needs.
 type Admin struct {

@@ -109,3 +109,125 @@ func (r *Registry) Load() *Snapshot { return r.cur.Load() }
 
 // Swap installs s and returns the snapshot it replaced.
 func (r *Registry) Swap(s *Snapshot) *Snapshot { return r.cur.Swap(s) }
+
+// FromTenants builds a snapshot from tenants taken from other snapshots (a reload mixes new
+// tenants with ones kept from the previous configuration).
+func FromTenants(ts []*Tenant) *Snapshot {
+	s := &Snapshot{byID: make(map[string]*Tenant, len(ts)), order: ts}
+	for _, t := range ts {
+		s.byID[t.ID] = t
+	}
+	return s
+}
+
+// Primary returns the key tokens are minted with, if any.
+func (t *Tenant) Primary() (Key, bool) {
+	if len(t.Keys) == 0 {
+		return Key{}, false
+	}
+	return t.Keys[0], true
+}
+
+// KeyRef names a key without its material: safe for logs and audit events.
+type KeyRef struct {
+	Tenant      string `json:"tenant"`
+	KeyID       string `json:"key_id"`
+	Fingerprint string `json:"-"`
+}
+
+// Changes is what a new snapshot changes, by id only.
+type Changes struct {
+	TenantsAdded   []string `json:"tenants_added,omitempty"`
+	TenantsRemoved []string `json:"tenants_removed,omitempty"`
+	TenantsChanged []string `json:"tenants_changed,omitempty"`
+	KeysAdded      []KeyRef `json:"keys_added,omitempty"`
+	// KeysRemoved are keys no longer listed at all (or whose material changed).
+	KeysRemoved []KeyRef `json:"keys_removed,omitempty"`
+	KeysRevoked []KeyRef `json:"keys_revoked,omitempty"`
+	// Promoted are tenants whose primary key changed, with the new primary.
+	Promoted []KeyRef `json:"promoted,omitempty"`
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool {
+	return len(c.TenantsAdded)+len(c.TenantsRemoved)+len(c.TenantsChanged)+len(c.KeysAdded)+
+		len(c.KeysRemoved)+len(c.KeysRevoked)+len(c.Promoted) == 0
+}
+
+// Diff compares two snapshots. A key is identified by its id and fingerprint, so new material
+// under an old id counts as one key removed and one added.
+func Diff(old, cur *Snapshot) Changes {
+	var c Changes
+	ref := func(t *Tenant, k Key) KeyRef { return KeyRef{Tenant: t.ID, KeyID: k.ID, Fingerprint: k.Fingerprint} }
+	listed := func(t *Tenant) map[KeyRef]bool {
+		m := map[KeyRef]bool{}
+		if t == nil {
+			return m
+		}
+		for _, k := range t.Keys {
+			m[ref(t, k)] = true
+		}
+		for _, k := range t.Revoked {
+			m[ref(t, k)] = false
+		}
+		return m
+	}
+	for _, t := range cur.List() {
+		o, existed := old.Get(t.ID)
+		if !existed {
+			c.TenantsAdded = append(c.TenantsAdded, t.ID)
+		} else if !sameTenant(o, t) {
+			c.TenantsChanged = append(c.TenantsChanged, t.ID)
+		}
+		before, after := listed(o), listed(t)
+		for _, k := range t.Keys {
+			if _, ok := before[ref(t, k)]; !ok {
+				c.KeysAdded = append(c.KeysAdded, ref(t, k))
+			}
+		}
+		for _, k := range t.Revoked {
+			if active, ok := before[ref(t, k)]; !ok || active {
+				c.KeysRevoked = append(c.KeysRevoked, ref(t, k))
+			}
+		}
+		if existed {
+			for r := range before {
+				if _, ok := after[r]; !ok {
+					c.KeysRemoved = append(c.KeysRemoved, r)
+				}
+			}
+			op, oldOK := o.Primary()
+			np, newOK := t.Primary()
+			if newOK && (!oldOK || op.ID != np.ID || op.Fingerprint != np.Fingerprint) {
+				c.Promoted = append(c.Promoted, ref(t, np))
+			}
+		}
+	}
+	for _, o := range old.List() {
+		if _, ok := cur.Get(o.ID); !ok {
+			c.TenantsRemoved = append(c.TenantsRemoved, o.ID)
+			for r := range listed(o) {
+				c.KeysRemoved = append(c.KeysRemoved, r)
+			}
+		}
+	}
+	return c
+}
+
+func sameTenant(a, b *Tenant) bool {
+	if a.Name != b.Name || a.BaseURL != b.BaseURL || a.Version != b.Version || a.ConsentURL != b.ConsentURL ||
+		len(a.Keys) != len(b.Keys) || len(a.Revoked) != len(b.Revoked) {
+		return false
+	}
+	for i := range a.Keys {
+		if a.Keys[i].ID != b.Keys[i].ID || a.Keys[i].Fingerprint != b.Keys[i].Fingerprint {
+			return false
+		}
+	}
+	for i := range a.Revoked {
+		if a.Revoked[i].ID != b.Revoked[i].ID || a.Revoked[i].Fingerprint != b.Revoked[i].Fingerprint {
+			return false
+		}
+	}
+	return true
+}
