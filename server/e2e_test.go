@@ -510,3 +510,43 @@ func TestSessionsEndEverywhere(t *testing.T) {
 		t.Errorf("a disabled user logged in: %d %s", resp.status, resp.body)
 	}
 }
+
+// TestClientTokenLimits: the per-session limit holds across replicas, and the per-tenant mint
+// budget refuses new mints while still serving what is cached.
+func TestClientTokenLimits(t *testing.T) {
+	s := newStack(t, stackOptions{extra: "client_token:\n  rate_limit: 5\n  mint_budget: 3\n  l1_ttl: 0s\n"})
+	rs := []*replica{s.start(), s.start()}
+	users := loginMany(t, s, rs, "beta", 2) // one token each: 1 client mint, 1 server mint
+	a1, a2 := sameSession(t, users[0], rs[0]), sameSession(t, users[0], rs[1])
+	// Replicas learn each other's counts when they flush theirs (every 250 ms).
+	for range 2 { // with loginMany's, 3 on replica 1
+		a1.mustToken()
+	}
+	time.Sleep(600 * time.Millisecond)
+	a2.mustToken() // 4th
+	time.Sleep(600 * time.Millisecond)
+	a2.mustToken() // 5th: replica 2 now knows the fleet's count
+	_, resp := a2.token()
+	if resp.status != 429 || resp.errorCode(t) != "rate_limited" || resp.header.Get("Retry-After") == "" {
+		t.Fatalf("6th request in a minute over two replicas: %d %s", resp.status, resp.body)
+	}
+	sameSession(t, users[1], rs[1]).mustToken() // another session is not affected
+
+	// Budget 3: the two mints above plus one more; the next is refused.
+	fresh := sameSession(t, users[1], rs[0])
+	if err := kvtest.DeletePrefix(s.redisURL, s.prefix+"tok:"); err != nil {
+		t.Fatal(err)
+	}
+	fresh.mustToken() // the third /token call
+	calls := s.emu.TokenCalls()
+	if err := kvtest.DeletePrefix(s.redisURL, s.prefix+"tok:"); err != nil {
+		t.Fatal(err)
+	}
+	_, resp = fresh.token()
+	if resp.status != 503 || resp.errorCode(t) != "upstream_unavailable" || resp.header.Get("Retry-After") == "" {
+		t.Errorf("a mint past the budget: %d %s", resp.status, resp.body)
+	}
+	if got := s.emu.TokenCalls(); got != calls {
+		t.Errorf("/token was called past the budget")
+	}
+}

@@ -46,6 +46,7 @@ type stack struct {
 	extra       string // stackOptions.extra, kept for rewrites
 	// discardLogs sends replicas' logs to io.Discard (benchmarks, load tests).
 	discardLogs bool
+	cacheTTL    string // session.cache_ttl; empty: the default
 }
 
 // stackOptions shape the config written for a stack.
@@ -57,20 +58,29 @@ type stackOptions struct {
 	// buffer would grow with every request and its lock would be measured too. The level
 	// stays as configured, so the cost of formatting each line is still paid.
 	discardLogs bool
+	// redisURL replaces BFF_TEST_REDIS_URL's Redis with a throwaway deployment (such as
+	// kvtest.StartSentinel's), whose keys need no cleanup.
+	redisURL string
+	cacheTTL string // session.cache_ttl; empty: the default
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	redisURL := kvtest.RedisURL(t)
+	redisURL, prefix := o.redisURL, "bfftest:"
+	if redisURL == "" {
+		redisURL = kvtest.RedisURL(t)
+		prefix = kvtest.Prefix(t, redisURL)
+	}
 	s := &stack{
 		t:           t,
 		dir:         t.TempDir(),
 		redisURL:    redisURL,
-		prefix:      kvtest.Prefix(t, redisURL),
+		prefix:      prefix,
 		dbURL:       storetest.PostgresURL(t),
 		keys:        map[string]string{"ACME_KEY": emulator.GenerateKey(), "ACME_KEY_OLD": emulator.GenerateKey(), "BETA_KEY": emulator.GenerateKey()},
 		cors:        o.cors,
 		discardLogs: o.discardLogs,
+		cacheTTL:    o.cacheTTL,
 	}
 	s.emu = emulator.New(o.emu)
 	srv := httptest.NewServer(s.emu)
@@ -101,6 +111,16 @@ func randomHex(t testing.TB) string {
 // writeConfig writes two tenants: acme on API 3.0 and beta on API 2.0.
 func (s *stack) writeConfig(extra string) {
 	s.t.Helper()
+	// Most tests send far more than a person would: lift the per-session limit unless the
+	// test sets client_token.rate_limit itself.
+	if !strings.Contains(extra, "rate_limit:") {
+		if i := strings.Index(extra, "client_token:\n"); i >= 0 {
+			i += len("client_token:\n")
+			extra = extra[:i] + "  rate_limit: 1000000\n" + extra[i:]
+		} else {
+			extra += "\nclient_token:\n  rate_limit: 1000000\n"
+		}
+	}
 	if s.env["SESSION_KEY"] == "" {
 		s.env["SESSION_KEY"], s.env["CACHE_KEY"] = randomHex(s.t), randomHex(s.t)
 	}
@@ -109,6 +129,10 @@ func (s *stack) writeConfig(extra string) {
 		cors = s.cors
 	}
 	corsYAML, _ := json.Marshal(cors) // a JSON array is a YAML flow sequence
+	var session string
+	if s.cacheTTL != "" {
+		session = "\n  cache_ttl: " + s.cacheTTL
+	}
 	betaKeys := s.betaKeys
 	if betaKeys == nil {
 		betaKeys = []string{"{id: beta-1, env: BETA_KEY}"}
@@ -133,7 +157,7 @@ redis_url: %q
 redis_prefix: %q
 session:
   secure: false
-  keys: [{env: SESSION_KEY}]
+  keys: [{env: SESSION_KEY}]%[9]s
 cache:
   encryption_key: {env: CACHE_KEY}
 cors:
@@ -146,7 +170,7 @@ tenants:
       version: "2.0"
       api_keys:
         - %[8]s
-%[5]s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra, corsYAML, acme, strings.Join(betaKeys, "\n        - "))
+%[5]s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra, corsYAML, acme, strings.Join(betaKeys, "\n        - "), session)
 	// Written whole and renamed into place, as deployment tools do, so a watching replica
 	// never reads half a file.
 	tmp := s.cfgPath + ".tmp"

@@ -97,9 +97,10 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
+	limiter := clienttoken.NewLimiter(a.kv, cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
-		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m,
+		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
 	})
 	if err != nil {
 		return err
@@ -110,6 +111,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	defer stopWatch()
 	go a.sessions.Watch(watchCtx)
 	go a.tokens.WatchPurges(watchCtx)
+	go limiter.Run(watchCtx, 250*time.Millisecond)
 	rl := &reloader{path: cfg.Path, getenv: env.getenv, log: log, m: m, tenants: a.tenants, tokens: a.tokens,
 		http: e, fpKey: a.fpKey, cfg: cfg}
 	// Tokens of keys marked revoked while no replica ran are purged now.
@@ -216,7 +218,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	ct := cfg.ClientToken
 	if a.tokens, err = clienttoken.New(a.kv, basiq.New(nil, 10*time.Second), a.db, log, clienttoken.Options{
 		RefreshAfter: ct.RefreshAfter.D(), MinRemaining: ct.MinRemaining.D(), Deadline: ct.Deadline.D(),
-		L1TTL: ct.L1TTL.D(), EncryptionKey: cacheKey, Metrics: m,
+		L1TTL: ct.L1TTL.D(), EncryptionKey: cacheKey, Metrics: m, MintBudget: ct.MintBudget,
 	}); err != nil {
 		return nil, err
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	EncryptionKey []byte // 32 bytes; required
 	Now           func() time.Time
 	Metrics       *metrics.Metrics // nil: not recorded
+	// MintBudget caps the tenant's /token calls per (sliding) 5 minutes across the fleet, below
+	// Basiq's 1,500; 0: no cap.
+	MintBudget int
 }
 
 func (o *Options) defaults() {

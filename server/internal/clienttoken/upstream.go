@@ -72,6 +72,12 @@ func call[T any](ctx context.Context, s *Service, tenantID, endpoint, keyID stri
 		MaxInterval:         400 * time.Millisecond,
 	}
 	return backoff.Retry(ctx, func() (T, error) {
+		if endpoint == basiq.EndpointToken {
+			if err := s.spendBudget(ctx, tenantID); err != nil {
+				s.metrics.Upstream(tenantID, endpoint, keyID, "budget_spent", 0)
+				return zero, backoff.Permanent(err)
+			}
+		}
 		start := time.Now()
 		v, err := g.cb.Execute(func() (any, error) { return f(ctx) })
 		switch {

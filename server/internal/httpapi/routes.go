@@ -27,7 +27,7 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics), authed)
 	e.GET("/auth/me", handleMe(), authed)
 
-	e.GET("/client-token", handleClientToken(d.Tokens, d.Sessions), authed)
+	e.GET("/client-token", handleClientToken(d.Tokens, d.Sessions, d.Limiter), authed)
 
 	e.POST("/connect/consent", handleConsent(d.Tokens, d.Sessions, d.KV, d.StateKey), authed)
 	e.GET("/connect/return", handleConsentReturn(d.KV, d.StateKey))

@@ -37,6 +37,8 @@ type Deps struct {
 	// Static is the SPA's file system (web.FS).
 	Static  http.FileSystem
 	Metrics *metrics.Metrics
+	// Limiter bounds GET /client-token per session.
+	Limiter *clienttoken.Limiter
 }
 
 // Server is the public handler.

@@ -6,12 +6,13 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-func handleClientToken(tokens *clienttoken.Service, store *session.Store) echo.HandlerFunc {
+func handleClientToken(tokens *clienttoken.Service, store *session.Store, limiter *clienttoken.Limiter) echo.HandlerFunc {
 	type response struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
@@ -19,6 +20,9 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store) echo.H
 	}
 	return func(c echo.Context) error {
 		sess, d, t := sessionOf(c)
+		if ok, wait := limiter.Allow(session.HashID(sess.ID)); !ok {
+			return apperr.Retry(apperr.RateLimited, nil, "", wait)
+		}
 		tok, err := clientToken(c, tokens, store, sess, d, t)
 		if err != nil {
 			return err

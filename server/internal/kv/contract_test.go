@@ -36,6 +36,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 		{"CompareAndDelete", testCompareAndDelete},
 		{"CompareAndExpire", testCompareAndExpire},
 		{"IncrWindow", testIncrWindow},
+		{"IncrBy", testIncrBy},
 		{"IncrConcurrent", testIncrConcurrent},
 		{"InvalidTTL", testInvalidTTL},
 		{"WrongTypeIsUnavailable", testWrongType},
@@ -403,6 +404,26 @@ func testIncrWindow(t *testing.T, s Store) {
 	mustNoErr(t, err)
 	if n != 1 || ttl3 <= window-200*time.Millisecond {
 		t.Fatalf("Incr after the window = %d, %v; want a fresh window at 1", n, ttl3)
+	}
+}
+
+func testIncrBy(t *testing.T, s Store) {
+	ctx := t.Context()
+	n, ttl, err := s.IncrBy(ctx, "batch", 7, time.Minute)
+	mustNoErr(t, err)
+	if n != 7 || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("first IncrBy = %d, %v; want 7 with the window's TTL", n, ttl)
+	}
+	n, ttl2, err := s.IncrBy(ctx, "batch", 5, time.Hour)
+	mustNoErr(t, err)
+	if n != 12 || ttl2 > time.Minute {
+		t.Fatalf("second IncrBy = %d, %v; want 12 and the first window kept", n, ttl2)
+	}
+	if n, _, err := s.Incr(ctx, "batch", time.Minute); err != nil || n != 13 {
+		t.Fatalf("Incr after IncrBy = %d, %v; want 13", n, err)
+	}
+	if _, _, err := s.IncrBy(ctx, "batch", 0, time.Minute); err == nil || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("IncrBy 0 = %v; want a caller error that is not ErrUnavailable", err)
 	}
 }
 

@@ -13,6 +13,9 @@ const defaultPrefix = "bff:"
 // it deliberately does not wrap ErrUnavailable.
 var errNonPositiveTTL = errors.New("kv: ttl must be positive")
 
+// errNonPositiveDelta is a caller bug, like errNonPositiveTTL: not an unavailable store.
+var errNonPositiveDelta = errors.New("kv: increment must be at least 1")
+
 // errWrongType mirrors Redis's WRONGTYPE and "not an integer" replies in the memory adapter.
 var errWrongType = errors.New("kv: operation against a key holding the wrong kind of value")
 

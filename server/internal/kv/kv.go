@@ -45,6 +45,8 @@ type Store interface {
 	// (the TTL is not extended by later increments: fixed windows). It returns the new count
 	// and the time left before the counter expires.
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, time.Duration, error)
+	// IncrBy is Incr adding delta (>= 1): replicas that count locally flush in batches.
+	IncrBy(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, time.Duration, error)
 	// SAdd adds members to the set at key and sets the set's TTL to ttl (extending it).
 	SAdd(ctx context.Context, key string, ttl time.Duration, members ...string) error
 	// SMembers returns the members of the set at key (empty when it does not exist).

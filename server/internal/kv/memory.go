@@ -228,8 +228,16 @@ func (m *Memory) CompareAndExpire(ctx context.Context, key string, value []byte,
 
 // Incr implements Store. The counter is stored as a decimal string, as Redis stores it.
 func (m *Memory) Incr(ctx context.Context, key string, ttl time.Duration) (int64, time.Duration, error) {
+	return m.IncrBy(ctx, key, 1, ttl)
+}
+
+// IncrBy implements Store.
+func (m *Memory) IncrBy(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, time.Duration, error) {
 	if ttl <= 0 {
 		return 0, 0, errNonPositiveTTL
+	}
+	if delta < 1 {
+		return 0, 0, errNonPositiveDelta
 	}
 	if err := m.begin(ctx, "memory incr"); err != nil {
 		return 0, 0, err
@@ -247,7 +255,7 @@ func (m *Memory) Incr(ctx context.Context, key string, ttl time.Duration) (int64
 	if err != nil {
 		return 0, 0, unavailable("memory incr", errWrongType)
 	}
-	n++
+	n += delta
 	it.val = strconv.AppendInt(nil, n, 10)
 	if it.exp.IsZero() {
 		it.exp = m.expiry(ttl)

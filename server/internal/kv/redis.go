@@ -81,14 +81,11 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`
 
-	// The TTL is set only when INCR created the key, so later hits never extend a window. A
-	// counter found without a TTL (written by something else) gets one rather than living
-	// forever.
+	// The TTL is set only when INCRBY created the key (a new key has no TTL), so later hits
+	// never extend a window. A counter found without a TTL (written by something else) gets
+	// one rather than living forever.
 	incrLua = `
-local n = redis.call("INCR", KEYS[1])
-if n == 1 then
-	redis.call("PEXPIRE", KEYS[1], ARGV[1])
-end
+local n = redis.call("INCRBY", KEYS[1], ARGV[2])
 local t = redis.call("PTTL", KEYS[1])
 if t < 0 then
 	redis.call("PEXPIRE", KEYS[1], ARGV[1])
@@ -532,10 +529,18 @@ func (r *Redis) CompareAndExpire(ctx context.Context, key string, value []byte, 
 
 // Incr implements Store.
 func (r *Redis) Incr(ctx context.Context, key string, ttl time.Duration) (int64, time.Duration, error) {
+	return r.IncrBy(ctx, key, 1, ttl)
+}
+
+// IncrBy implements Store.
+func (r *Redis) IncrBy(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, time.Duration, error) {
 	if ttl <= 0 {
 		return 0, 0, errNonPositiveTTL
 	}
-	res, err := r.incr.Run(ctx, r.client, []string{r.key(key)}, ms(roundTTL(ttl))).Int64Slice()
+	if delta < 1 {
+		return 0, 0, errNonPositiveDelta
+	}
+	res, err := r.incr.Run(ctx, r.client, []string{r.key(key)}, ms(roundTTL(ttl)), delta).Int64Slice()
 	if err != nil {
 		return 0, 0, unavailable("redis incr", err)
 	}
