@@ -105,7 +105,10 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
-	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler()})
+	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(),
+		// A reload never installs an invalid configuration; what can go missing is every
+		// tenant (all removed, or all refused at start-up): then nothing can be served.
+		ConfigOK: func() bool { return len(a.tenants.Load().List()) > 0 }})
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -187,6 +190,9 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 		a.kv = kv.NewMemory(nil)
 	} else if a.kv, err = kv.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if m != nil {
+		a.kv = kv.Observed(a.kv, m.KVError)
 	}
 	cacheKey, err := cfg.Cache.EncryptionKey.Hex32()
 	if err != nil {

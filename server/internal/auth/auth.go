@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
@@ -51,16 +52,25 @@ func New(users Users, store kv.Store, lim Limits) (*Service, error) {
 // Login returns the user whose tenant, email and password match. It returns
 // apperr.InvalidCredentials for an unknown user, a wrong password and a disabled account alike;
 // apperr.TooManyAttempts (with a retry delay) once the account or the client IP has used up
-// its attempts; apperr.StoreUnavailable when the database or kv store fails.
+// its failed attempts; apperr.StoreUnavailable when the database or kv store fails.
+//
+// Per account, every attempt is counted before the password is checked, so parallel guesses
+// cannot slip past the limit, and a success forgives the account's count. Per address, only
+// failures count, so many people behind one address (an office NAT) can all log in; a success
+// does not forgive them: one valid account must not launder guesses against others.
 func (s *Service) Login(ctx context.Context, tenantID, email, password string, ip netip.Addr) (*store.User, error) {
 	email = store.NormalizeEmail(email)
 	acctKey := "rl:login:acct:" + tenantID + ":" + hashHex(email)
 	ipKey := "rl:login:ip:" + ip.Unmap().String()
-	if err := s.allow(ctx, ipKey, s.lim.PerIP); err != nil {
+	if err := s.blocked(ctx, ipKey, s.lim.PerIP); err != nil {
 		return nil, err
 	}
-	if err := s.allow(ctx, acctKey, s.lim.PerAccount); err != nil {
-		return nil, err
+	n, ttl, err := s.kv.Incr(ctx, acctKey, s.lim.Window)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
+	}
+	if n > int64(s.lim.PerAccount) {
+		return nil, apperr.Retry(apperr.TooManyAttempts, nil, "", max(ttl, time.Second))
 	}
 
 	u, err := s.users.UserByEmail(ctx, tenantID, email)
@@ -73,27 +83,29 @@ func (s *Service) Login(ctx context.Context, tenantID, email, password string, i
 	}
 	ok, verr := VerifyPassword(hash, password)
 	if err != nil || verr != nil || !ok || u.Disabled() {
+		if _, _, err := s.kv.Incr(ctx, ipKey, s.lim.Window); err != nil {
+			return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count failed login: %w", err), "")
+		}
 		return nil, apperr.New(apperr.InvalidCredentials, "")
 	}
-	// A success forgives the account's earlier failures, but not the IP's: one valid account
-	// must not launder guesses against others from the same address.
 	if err := s.kv.Delete(ctx, acctKey); err != nil {
 		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	return u, nil
 }
 
-// allow counts one attempt against key and refuses once more than max were made in the window.
-func (s *Service) allow(ctx context.Context, key string, max int) error {
-	n, ttl, err := s.kv.Incr(ctx, key, s.lim.Window)
-	if err != nil {
-		return apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
+// blocked refuses once max failures are counted at key in the current window.
+func (s *Service) blocked(ctx context.Context, key string, max int) error {
+	b, err := s.kv.Get(ctx, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil
 	}
-	if n > int64(max) {
-		if ttl <= 0 {
-			ttl = s.lim.Window
-		}
-		return apperr.Retry(apperr.TooManyAttempts, nil, "", ttl)
+	if err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login failures: %w", err), "")
+	}
+	if n, _ := strconv.ParseInt(string(b), 10, 64); n >= int64(max) {
+		// The counter's exact expiry is not read back; the window is an upper bound.
+		return apperr.Retry(apperr.TooManyAttempts, nil, "", s.lim.Window)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ package clienttoken
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -93,6 +94,7 @@ type Service struct {
 	o       Options
 	metrics *metrics.Metrics
 	seal    *sealer
+	logKey  []byte
 	l1      *l1
 	flight  singleflight.Group
 	// refreshing holds the cache keys with a background refresh running on this replica.
@@ -119,6 +121,7 @@ func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o 
 	bg, stop := context.WithCancel(context.Background())
 	return &Service{
 		kv: store, basiq: client, users: users, log: log, o: o, metrics: o.Metrics, seal: seal,
+		logKey: deriveKey(o.EncryptionKey, "bff log pseudonyms v1"),
 		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
 	}, nil
 }
@@ -177,15 +180,17 @@ func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal
 	}
 	now := s.o.Now()
 	s.metrics.TokenServed(t.ID, e.KeyID, string(src))
-	s.log.InfoContext(ctx, "client token served", "audit", true, "tenant", t.ID, "user", HashUser(t.ID, p.UserID),
+	s.log.InfoContext(ctx, "client token served", "audit", true, "tenant", t.ID, "user", s.HashUser(t.ID, p.UserID),
 		"key_id", e.KeyID, "source", string(src), "correlation_id", e.Correlation)
 	return Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}, nil
 }
 
-// HashUser is the form of a user id that may appear in logs.
-func HashUser(tenantID string, userID int64) string {
-	h := sha256.Sum256([]byte(tenantID + ":" + strconv.FormatInt(userID, 10)))
-	return hex.EncodeToString(h[:8])
+// HashUser is the form of a user id that may appear in logs: keyed, so that someone holding
+// the logs cannot recover ids by hashing small integers.
+func (s *Service) HashUser(tenantID string, userID int64) string {
+	m := hmac.New(sha256.New, s.logKey)
+	m.Write([]byte(tenantID + ":" + strconv.FormatInt(userID, 10)))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
 // get returns a usable token for (t, scope, binding) from L1, kv or Basiq, in that order.

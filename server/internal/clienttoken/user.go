@@ -84,9 +84,9 @@ func (s *Service) createBasiqUser(ctx context.Context, t *tenant.Tenant, userID 
 	if stored != created.ID {
 		// Only possible if a lock lease was lost mid-flight; the stored id wins.
 		s.log.WarnContext(ctx, "a duplicate Basiq user was created and is unused", "tenant", t.ID,
-			"user", HashUser(t.ID, userID))
+			"user", s.HashUser(t.ID, userID))
 	}
-	s.log.InfoContext(ctx, "basiq user created", "audit", true, "tenant", t.ID, "user", HashUser(t.ID, userID))
+	s.log.InfoContext(ctx, "basiq user created", "audit", true, "tenant", t.ID, "user", s.HashUser(t.ID, userID))
 	return stored, nil
 }
 

@@ -28,7 +28,7 @@ const (
 // requireSession loads the request's session: 401 unauthenticated without one, 503
 // store_unavailable (never 401) when kv fails. A session whose tenant was removed from config
 // is ended. It slides the idle timeout (one write a minute at most).
-func requireSession(store *session.Store, tenants *tenant.Registry) echo.MiddlewareFunc {
+func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clienttoken.Service, m *metrics.Metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
@@ -38,13 +38,14 @@ func requireSession(store *session.Store, tenants *tenant.Registry) echo.Middlew
 			}
 			ri := infoFrom(r.Context())
 			if ri != nil {
-				ri.session, ri.tenant, ri.user = session.HashID(sess.ID), d.Tenant, clienttoken.HashUser(d.Tenant, d.UserID)
+				ri.session, ri.tenant, ri.user = session.HashID(sess.ID), d.Tenant, tokens.HashUser(d.Tenant, d.UserID)
 			}
 			t, ok := tenants.Load().Get(d.Tenant)
 			if !ok {
 				if err := store.End(c.Response(), r, sess); err != nil {
 					return err
 				}
+				m.Session("revoked", 1)
 				return apperr.New(apperr.Unauthenticated, "Your organisation is no longer configured; log in again.")
 			}
 			if err := store.Touch(r.Context(), sess); err != nil {
@@ -88,7 +89,7 @@ type userJSON struct {
 	BasiqUserID string `json:"basiq_user_id"`
 }
 
-func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Registry, m *metrics.Metrics) echo.HandlerFunc {
+func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Registry, tokens *clienttoken.Service, m *metrics.Metrics) echo.HandlerFunc {
 	type request struct {
 		Tenant   string `json:"tenant"`
 		Email    string `json:"email"`
@@ -124,7 +125,7 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 		}
 		m.Session("created", 1)
 		if ri := infoFrom(c.Request().Context()); ri != nil {
-			ri.tenant, ri.user = t.ID, clienttoken.HashUser(t.ID, u.ID)
+			ri.tenant, ri.user = t.ID, tokens.HashUser(t.ID, u.ID)
 		}
 		return c.JSON(http.StatusOK, response{User: userJSON{ID: u.ID, Email: u.Email, Tenant: t.ID, BasiqUserID: u.BasiqUserID}})
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,6 +41,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		if status >= 500 {
 			log.ErrorContext(c.Request().Context(), "request failed", "status", status, "code", code, "err", err)
+		}
+		if status == http.StatusServiceUnavailable && retry <= 0 {
+			retry = time.Second // every 503 says when to come back
 		}
 		if retry > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int((retry+999_999_999)/1_000_000_000)))
@@ -96,6 +101,9 @@ func decodeJSON(c echo.Context, v any) error {
 		}
 		return apperr.Wrap(apperr.Invalid, err, "The request body could not be read.")
 	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return apperr.New(apperr.Invalid, "The request body must be a JSON object.")
+	}
 	if err := checkDuplicateKeys(body); err != nil {
 		return apperr.Wrap(apperr.Invalid, err, "The request body is not valid JSON: "+err.Error()+".")
 	}
@@ -128,7 +136,9 @@ func jsonProblem(err error) string {
 }
 
 // checkDuplicateKeys rejects objects that name a key twice: decoders disagree on which one
-// wins, which is how request smuggling between layers starts.
+// wins, which is how request smuggling between layers starts. encoding/json matches field
+// names case-insensitively (with Unicode folding), so keys are compared folded: "tenant" and
+// "Tenant" are the same key.
 func checkDuplicateKeys(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -147,10 +157,11 @@ func checkDuplicateKeys(body []byte) error {
 					return errors.New("malformed")
 				}
 				key, _ := k.(string)
-				if seen[key] {
+				folded := foldKey(key)
+				if seen[folded] {
 					return fmt.Errorf("duplicate key %q", truncate(key, 40))
 				}
-				seen[key] = true
+				seen[folded] = true
 				if err := walk(); err != nil {
 					return err
 				}
@@ -170,6 +181,18 @@ func checkDuplicateKeys(body []byte) error {
 		return nil
 	}
 	return walk()
+}
+
+// foldKey maps every rune to the smallest rune of its Unicode case-folding orbit, so keys that
+// encoding/json would treat as one field fold to one string.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 func truncate(s string, n int) string {

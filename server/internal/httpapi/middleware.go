@@ -193,18 +193,21 @@ type originPolicy struct {
 
 func newOriginPolicy(cfg *config.Config) *originPolicy {
 	p := &originPolicy{
-		// config.Validate refuses "*" and patterns: with credentials, rs/cors would otherwise
-		// reflect almost any origin.
-		cors: cors.New(cors.Options{
+		allowed: map[string]bool{cfg.PublicOrigin: true},
+		cop:     http.NewCrossOriginProtection(),
+	}
+	// rs/cors reads an empty list as "every origin": with no allowed origins there is no
+	// CORS at all. config.Validate refuses "*" and patterns: with credentials, rs/cors would
+	// otherwise reflect almost any origin.
+	if len(cfg.CORS.AllowedOrigins) > 0 {
+		p.cors = cors.New(cors.Options{
 			AllowedOrigins:   cfg.CORS.AllowedOrigins,
 			AllowCredentials: true,
 			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
 			AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID"},
 			ExposedHeaders:   []string{"X-Request-ID", "Retry-After"},
 			MaxAge:           600,
-		}),
-		allowed: map[string]bool{cfg.PublicOrigin: true},
-		cop:     http.NewCrossOriginProtection(),
+		})
 	}
 	for _, o := range cfg.CORS.AllowedOrigins {
 		p.allowed[o] = true
@@ -218,8 +221,12 @@ func newOriginPolicy(cfg *config.Config) *originPolicy {
 func corsMiddleware(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			p := policy.Load()
+			if p.cors == nil {
+				return next(c)
+			}
 			var err error
-			policy.Load().cors.ServeHTTP(c.Response(), c.Request(), func(http.ResponseWriter, *http.Request) {
+			p.cors.ServeHTTP(c.Response(), c.Request(), func(http.ResponseWriter, *http.Request) {
 				err = next(c)
 			})
 			return err

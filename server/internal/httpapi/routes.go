@@ -20,10 +20,10 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 		crossSiteGuard(origins),
 	)
 
-	authed := requireSession(d.Sessions, d.Tenants)
+	authed := requireSession(d.Sessions, d.Tenants, d.Tokens, d.Metrics)
 
 	e.GET("/auth/tenants", handleTenants(d.Tenants))
-	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Metrics))
+	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics))
 	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics), authed)
 	e.GET("/auth/me", handleMe(), authed)
 

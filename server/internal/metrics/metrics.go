@@ -55,9 +55,9 @@ func New() *Metrics {
 	m.lockWaitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bff_lock_wait_seconds",
 		Help: "How long requests waited for another replica's mint.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2}})
 	m.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_config_reloads_total",
-		Help: "Configuration reloads, by result (applied, invalid, rejected, partial)."}, []string{"result"})
+		Help: "Configuration reloads, by result: applied; invalid (the file did not validate: nothing changed); rejected (a tenant's new primary key was refused: that tenant kept its previous configuration)."}, []string{"result"})
 	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_sessions_total",
-		Help: "Session events: created, ended (logout), expired, revoked (user disabled, password changed, tenant removed)."}, []string{"event"})
+		Help: "Session events on this replica: created (login), ended (logout), revoked (its tenant was removed from the configuration)."}, []string{"event"})
 	m.kvErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_kv_errors_total",
 		Help: "Failed calls to the kv store (Redis), by operation."}, []string{"op"})
 	m.purged = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_tokens_purged_total",

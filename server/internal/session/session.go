@@ -289,7 +289,7 @@ func HashID(id string) string {
 func (s *Store) Current(r *http.Request) (*sessions.Session, Data, error) {
 	sess, err := s.New(r, s.name)
 	if err != nil {
-		return nil, Data{}, apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return nil, Data{}, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	if sess.IsNew {
 		return nil, Data{}, apperr.New(apperr.Unauthenticated, "")
@@ -301,10 +301,10 @@ func (s *Store) Current(r *http.Request) (*sessions.Session, Data, error) {
 // with is ended first, so an id planted before login is never promoted.
 func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
 	if old, err := s.New(r, s.name); err != nil {
-		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	} else if !old.IsNew {
 		if err := s.delete(r.Context(), old.ID, dataOf(old)); err != nil {
-			return apperr.Wrap(apperr.StoreUnavailable, err, "")
+			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 		}
 	}
 	now := s.now()
@@ -314,7 +314,7 @@ func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
 	sess.IsNew = true
 	sess.Values[valData] = d
 	if err := s.Save(r, w, sess); err != nil {
-		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	return nil
 }
@@ -323,7 +323,7 @@ func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
 func (s *Store) End(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
 	sess.Options.MaxAge = -1
 	if err := s.Save(r, w, sess); err != nil {
-		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	return nil
 }
@@ -338,7 +338,7 @@ func (s *Store) Touch(ctx context.Context, sess *sessions.Session) error {
 	d.Seen = now
 	sess.Values[valData] = d
 	if err := s.write(ctx, sess.ID, d); err != nil {
-		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	return nil
 }
@@ -350,7 +350,7 @@ func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id s
 	d.BasiqUserID = id
 	sess.Values[valData] = d
 	if err := s.write(ctx, sess.ID, d); err != nil {
-		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	return nil
 }
@@ -360,7 +360,7 @@ func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id s
 func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, error) {
 	ids, err := s.kv.SMembers(ctx, userKey(tenant, userID))
 	if err != nil {
-		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	keys := make([]string, 0, len(ids)+1)
 	for _, id := range ids {
@@ -368,7 +368,7 @@ func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, 
 	}
 	keys = append(keys, userKey(tenant, userID))
 	if err := s.kv.Delete(ctx, keys...); err != nil {
-		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	for _, id := range ids {
 		s.cache.drop(id)
