@@ -122,7 +122,7 @@ func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o 
 	return &Service{
 		kv: store, basiq: client, users: users, log: log, o: o, metrics: o.Metrics, seal: seal,
 		logKey: deriveKey(o.EncryptionKey, "bff log pseudonyms v1"),
-		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
+		l1:     newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
 	}, nil
 }
 
