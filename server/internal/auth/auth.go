@@ -52,18 +52,35 @@ func New(users Users, store kv.Store, lim Limits) (*Service, error) {
 // Login returns the user whose tenant, email and password match. It returns
 // apperr.InvalidCredentials for an unknown user, a wrong password and a disabled account alike;
 // apperr.TooManyAttempts (with a retry delay) once the account or the client IP has used up
-// its failed attempts; apperr.StoreUnavailable when the database or kv store fails.
+// its attempts; apperr.StoreUnavailable when the database or kv store fails.
 //
-// Per account, every attempt is counted before the password is checked, so parallel guesses
-// cannot slip past the limit, and a success forgives the account's count. Per address, only
-// failures count, so many people behind one address (an office NAT) can all log in; a success
-// does not forgive them: one valid account must not launder guesses against others.
+// Every attempt is counted before the password is checked, so parallel guesses cannot slip
+// past a limit. Per account, a success forgives the account's count. Per address, successes are
+// counted apart and subtracted, so many people behind one address (an office NAT) can all log
+// in, while failures from it are capped; a success does not forgive earlier failures, so one
+// valid account cannot launder guesses against others.
 func (s *Service) Login(ctx context.Context, tenantID, email, password string, ip netip.Addr) (*store.User, error) {
 	email = store.NormalizeEmail(email)
+	now := time.Now()
+	w := now.UnixNano() / int64(s.lim.Window)
+	windowLeft := time.Duration((w+1)*int64(s.lim.Window) - now.UnixNano())
+	suffix := ":" + strconv.FormatInt(w, 10)
 	acctKey := "rl:login:acct:" + tenantID + ":" + hashHex(email)
-	ipKey := "rl:login:ip:" + ip.Unmap().String()
-	if err := s.blocked(ctx, ipKey, s.lim.PerIP); err != nil {
-		return nil, err
+	ipKey := "rl:login:ip:" + ip.Unmap().String() + suffix
+	ipOKKey := "rl:login:ipok:" + ip.Unmap().String() + suffix
+
+	started, _, err := s.kv.Incr(ctx, ipKey, 2*s.lim.Window)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
+	}
+	var succeeded int64
+	if b, err := s.kv.Get(ctx, ipOKKey); err == nil {
+		succeeded, _ = strconv.ParseInt(string(b), 10, 64)
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login successes: %w", err), "")
+	}
+	if started-succeeded > int64(s.lim.PerIP) {
+		return nil, apperr.Retry(apperr.TooManyAttempts, nil, "", max(windowLeft, time.Second))
 	}
 	n, ttl, err := s.kv.Incr(ctx, acctKey, s.lim.Window)
 	if err != nil {
@@ -83,31 +100,15 @@ func (s *Service) Login(ctx context.Context, tenantID, email, password string, i
 	}
 	ok, verr := VerifyPassword(hash, password)
 	if err != nil || verr != nil || !ok || u.Disabled() {
-		if _, _, err := s.kv.Incr(ctx, ipKey, s.lim.Window); err != nil {
-			return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count failed login: %w", err), "")
-		}
 		return nil, apperr.New(apperr.InvalidCredentials, "")
+	}
+	if _, _, err := s.kv.Incr(ctx, ipOKKey, 2*s.lim.Window); err != nil {
+		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	if err := s.kv.Delete(ctx, acctKey); err != nil {
 		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	return u, nil
-}
-
-// blocked refuses once max failures are counted at key in the current window.
-func (s *Service) blocked(ctx context.Context, key string, max int) error {
-	b, err := s.kv.Get(ctx, key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login failures: %w", err), "")
-	}
-	if n, _ := strconv.ParseInt(string(b), 10, 64); n >= int64(max) {
-		// The counter's exact expiry is not read back; the window is an upper bound.
-		return apperr.Retry(apperr.TooManyAttempts, nil, "", s.lim.Window)
-	}
-	return nil
 }
 
 // hashHex keeps raw emails out of kv keys (and so out of Redis MONITOR output and key dumps).

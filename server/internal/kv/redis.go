@@ -47,8 +47,10 @@ const (
 	redisReadTimeout  = 300 * time.Millisecond
 	redisWriteTimeout = 300 * time.Millisecond
 	redisPoolTimeout  = 500 * time.Millisecond
-	// One retry covers a connection the server closed while it sat idle in the pool.
-	redisMaxRetries = 1
+	// No retries (-1; 0 would mean go-redis's default of 3): a command whose reply is merely
+	// late would be sent again, and INCR, SETNX, GETDEL and the scripts must run once. go-redis
+	// already checks pooled connections for health before use, so a retry would buy little.
+	redisMaxRetries = -1
 	// One dial attempt per command attempt: go-redis would otherwise redial five times with
 	// backoff, which multiplies the dial timeout against an unreachable host.
 	redisDialerRetries = 1
