@@ -1,6 +1,8 @@
 // Package kvtest gives tests of other packages a real Redis to work in: the URL from
 // BFF_TEST_REDIS_URL and a random key prefix whose keys are deleted when the test ends. It
 // skips when the variable is unset, unless BFF_TEST_REQUIRE_SERVICES=1 makes that a failure.
+// On Linux it also starts throwaway Sentinel and Cluster deployments on loopback
+// (StartSentinel, StartCluster) for tests of failover and sharding.
 package kvtest
 
 import (
