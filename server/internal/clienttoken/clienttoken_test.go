@@ -17,7 +17,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/kv"
-	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/kv/kvtest/each"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
@@ -53,28 +53,6 @@ type fixture struct {
 	opts   Options
 }
 
-// stores runs f against the in-process kv and, when configured, real Redis.
-func stores(t *testing.T, f func(t *testing.T, newKV func(t *testing.T) kv.Store)) {
-	t.Run("memory", func(t *testing.T) {
-		f(t, func(t *testing.T) kv.Store {
-			m := kv.NewMemory(nil)
-			t.Cleanup(func() { m.Close() })
-			return m
-		})
-	})
-	t.Run("redis", func(t *testing.T) {
-		url := kvtest.RedisURL(t)
-		prefix := kvtest.Prefix(t, url)
-		f(t, func(t *testing.T) kv.Store {
-			r, err := kv.NewRedis(context.Background(), url, prefix)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
-			return r
-		})
-	})
-}
 
 var testCacheKey = bytes.Repeat([]byte{7}, 32)
 
@@ -162,7 +140,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 var alice = Principal{UserID: 1, BasiqUserID: "basiq-user-alice"}
 
 func TestRefreshAhead(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "3.0", 1)
 		s := fx.service(t)
 		first := mustToken(t, s, fx.tenant, alice)
@@ -199,7 +177,7 @@ func TestRefreshAhead(t *testing.T) {
 }
 
 func TestMinRemainingRefreshesSynchronously(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "3.0", 1)
 		fx.opts.RefreshAfter = 55 * time.Minute // keep the background refresh out of the way
 		fx.opts.MinRemaining = 4 * time.Minute
@@ -214,7 +192,7 @@ func TestMinRemainingRefreshesSynchronously(t *testing.T) {
 }
 
 func TestStaleWhileBasiqFails(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "3.0", 1)
 		fx.opts.Deadline = 500 * time.Millisecond
 		s := fx.service(t)
@@ -235,7 +213,7 @@ func TestStaleWhileBasiqFails(t *testing.T) {
 }
 
 func TestCacheKeyHoldsEveryMintParameter(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "3.0", 1)
 		s := fx.service(t)
 		a := mustToken(t, s, fx.tenant, alice)
@@ -262,7 +240,7 @@ func TestCacheKeyHoldsEveryMintParameter(t *testing.T) {
 // TestCachedValueIsBoundToItsKey: a ciphertext moved to another cache key (another user,
 // scope or tenant) does not open, so it is never served there.
 func TestCachedValueIsBoundToItsKey(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "3.0", 1)
 		fx.opts.L1TTL = 0
 		s := fx.service(t)
@@ -293,7 +271,7 @@ func TestCachedValueIsBoundToItsKey(t *testing.T) {
 // TestOneMintAcrossReplicas: many concurrent cold requests on several services sharing one
 // kv make exactly one /token call.
 func TestOneMintAcrossReplicas(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "2.0", 1)
 		fx.emu.SetLatency(100 * time.Millisecond)
 		var replicas []*Service
@@ -331,7 +309,7 @@ func TestOneMintAcrossReplicas(t *testing.T) {
 
 // TestDeadLockHolder: a lock left by a replica that died is waited out, then another mints.
 func TestDeadLockHolder(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "2.0", 1)
 		fx.opts.Deadline = 3 * time.Second
 		s := fx.service(t)
@@ -353,7 +331,7 @@ func TestDeadLockHolder(t *testing.T) {
 // TestKeyFallback: a primary key Basiq no longer knows falls back to the next listed key,
 // with an alert, and later requests stop trying the dead key first.
 func TestKeyFallback(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "2.0", 2)
 		fx.emu.RemoveKey(fx.keys[0])
 		s := fx.service(t)
@@ -381,7 +359,7 @@ func TestKeyFallback(t *testing.T) {
 }
 
 func TestBasiqUserCreatedOnce(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
 		fx := newFixture(t, newKV(t), "3.0", 1)
 		u, err := fx.users.CreateUser(context.Background(), "acme", "jo@acme.test", "x")
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
-	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/kv/kvtest/each"
 )
 
 // clock is a settable time for the session store. The kv store keeps real time, so a
@@ -41,28 +41,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// stores runs f against the in-process kv and, when configured, real Redis.
-func stores(t *testing.T, f func(t *testing.T, newKV func(t *testing.T) kv.Store)) {
-	t.Run("memory", func(t *testing.T) {
-		f(t, func(t *testing.T) kv.Store {
-			m := kv.NewMemory(nil)
-			t.Cleanup(func() { m.Close() })
-			return m
-		})
-	})
-	t.Run("redis", func(t *testing.T) {
-		url := kvtest.RedisURL(t)
-		prefix := kvtest.Prefix(t, url)
-		f(t, func(t *testing.T) kv.Store {
-			r, err := kv.NewRedis(context.Background(), url, prefix)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
-			return r
-		})
-	})
-}
 
 var (
 	keyA = bytes.Repeat([]byte{0xa1}, 32)
@@ -170,7 +148,7 @@ func cacheModes(t *testing.T, f func(t *testing.T, cacheTTL time.Duration)) {
 }
 
 func TestIdleTimeoutSlides(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		cacheModes(t, func(t *testing.T, cacheTTL time.Duration) {
 			store, clk := newKV(t), newClock()
 			s := newTestStore(t, store, clk, func(o *Options) { o.CacheTTL = cacheTTL })
@@ -200,7 +178,7 @@ func TestIdleTimeoutSlides(t *testing.T) {
 }
 
 func TestIdleTimeoutBoundary(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		tests := []struct {
 			name  string
 			after time.Duration
@@ -232,7 +210,7 @@ func TestIdleTimeoutBoundary(t *testing.T) {
 }
 
 func TestAbsoluteTimeout(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		cacheModes(t, func(t *testing.T, cacheTTL time.Duration) {
 			store, clk := newKV(t), newClock()
 			s := newTestStore(t, store, clk, func(o *Options) { o.CacheTTL = cacheTTL })
@@ -255,7 +233,7 @@ func TestAbsoluteTimeout(t *testing.T) {
 }
 
 func TestTouchWritesAtMostOncePerMinute(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		store, clk := newKV(t), newClock()
 		s := newTestStore(t, store, clk, nil)
 		c := begin(t, s, alice)
@@ -291,7 +269,7 @@ func TestTouchWritesAtMostOncePerMinute(t *testing.T) {
 }
 
 func TestBeginNeverReusesAnIncomingID(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		store, clk := newKV(t), newClock()
 		s := newTestStore(t, store, clk, nil)
 		live := begin(t, s, Data{UserID: 99, Tenant: "acme", Email: "mallory@acme.test"})
@@ -342,7 +320,7 @@ func TestBeginNeverReusesAnIncomingID(t *testing.T) {
 }
 
 func TestEndUserEndsEverySessionOfTheUser(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		cacheModes(t, func(t *testing.T, cacheTTL time.Duration) {
 			store, clk := newKV(t), newClock()
 			s := newTestStore(t, store, clk, func(o *Options) { o.CacheTTL = cacheTTL })
@@ -381,7 +359,7 @@ func TestEndUserEndsEverySessionOfTheUser(t *testing.T) {
 }
 
 func TestSigningKeyRotation(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		store, clk := newKV(t), newClock()
 		old := newTestStore(t, store, clk, func(o *Options) { o.Keys = [][]byte{keyA} })
 		rotating := newTestStore(t, store, clk, func(o *Options) { o.Keys = [][]byte{keyB, keyA} })
@@ -457,7 +435,7 @@ func TestCookieFlags(t *testing.T) {
 }
 
 func TestUnavailableStoreIsNeverUnauthenticated(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		store, clk := newKV(t), newClock()
 		s := newTestStore(t, store, clk, nil)
 		c := begin(t, s, alice)
@@ -495,7 +473,7 @@ func TestUnavailableStoreIsNeverUnauthenticated(t *testing.T) {
 }
 
 func TestForgedCookiesAreUnauthenticated(t *testing.T) {
-	stores(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		store, clk := newKV(t), newClock()
 		s := newTestStore(t, store, clk, nil)
 		real := begin(t, s, alice)
