@@ -53,7 +53,6 @@ type fixture struct {
 	opts   Options
 }
 
-
 var testCacheKey = bytes.Repeat([]byte{7}, 32)
 
 func newFixture(t *testing.T, store kv.Store, version string, nkeys int) *fixture {

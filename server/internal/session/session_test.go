@@ -41,7 +41,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-
 var (
 	keyA = bytes.Repeat([]byte{0xa1}, 32)
 	keyB = bytes.Repeat([]byte{0xb2}, 32)
