@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Load test: GET /client-token on a warm cache (the whole BFF, in-process, on real Redis and
+# Postgres) against a baseline of bare Echo doing one Redis GET. Both run in one `go test`
+# run, one after the other, alternating over rounds; it prints req/s, p50, p99 and max for
+# each round and the median round, and the hot/baseline ratio. Everything stays on loopback.
+#
+# Knobs (environment): BFF_LOAD_CONNS (32), BFF_LOAD_DURATION (10s), BFF_LOAD_ROUNDS (2),
+# BFF_LOAD_VERSION (v2 or v3: which tenant's user is loaded), and BFF_TEST_REDIS_URL /
+# BFF_TEST_DATABASE_URL (127.0.0.1 only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export BFF_TEST_REDIS_URL="${BFF_TEST_REDIS_URL:-redis://127.0.0.1:6379/9}"
+export BFF_TEST_DATABASE_URL="${BFF_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bff_test?sslmode=disable}"
+export BFF_TEST_REQUIRE_SERVICES=1
+export BFF_LOAD=1
+
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "Redis is not answering on 127.0.0.1:6379" >&2; exit 1; }
+pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not answering on 127.0.0.1:5432" >&2; exit 1; }
+# The test database is our own; the test creates and drops its own schema inside it.
+psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bff_test'" | grep -q 1 ||
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE bff_test'
+
+# Other work on the machine skews the numbers; say how busy it was.
+echo "load before: $(uptime)"
+go test -run '^TestLoad$' -count=1 -v -timeout 60m ./server/
+echo "load after:  $(uptime)"
