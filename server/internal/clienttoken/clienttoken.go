@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -94,7 +95,6 @@ type Service struct {
 	o       Options
 	metrics *metrics.Metrics
 	seal    *sealer
-	logKey  []byte
 	l1      *l1
 	flight  singleflight.Group
 	// refreshing holds the cache keys with a background refresh running on this replica.
@@ -104,6 +104,8 @@ type Service struct {
 	rejected sync.Map
 	// guards holds each tenant's circuit breaker and throttle pause (*guard).
 	guards sync.Map
+	// hashers pools keyed HMACs for HashUser, which runs on every request.
+	hashers sync.Pool
 	// bg bounds background refreshes: they outlive the request that started them but not the
 	// service.
 	bg     context.Context
@@ -119,11 +121,13 @@ func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o 
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
-	return &Service{
+	logKey := deriveKey(o.EncryptionKey, "bff log pseudonyms v1")
+	s := &Service{
 		kv: store, basiq: client, users: users, log: log, o: o, metrics: o.Metrics, seal: seal,
-		logKey: deriveKey(o.EncryptionKey, "bff log pseudonyms v1"),
-		l1:     newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
-	}, nil
+		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
+	}
+	s.hashers.New = func() any { return hmac.New(sha256.New, logKey) }
+	return s, nil
 }
 
 // Close stops background refreshes and waits for them.
@@ -136,6 +140,7 @@ func (s *Service) Close() {
 type Principal struct {
 	UserID      int64
 	BasiqUserID string // required for tenants that bind users (API 3.0)
+	UserHash    string // HashUser of the user, when the caller has it already
 }
 
 // Token is a token to hand to the browser.
@@ -172,25 +177,33 @@ func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal
 		}
 		binding = p.BasiqUserID
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
-	defer cancel()
 	e, src, err := s.get(ctx, t, basiq.ScopeClient, binding)
 	if err != nil {
 		return Token{}, err
 	}
 	now := s.o.Now()
 	s.metrics.TokenServed(t.ID, e.KeyID, string(src))
-	s.log.InfoContext(ctx, "client token served", "audit", true, "tenant", t.ID, "user", s.HashUser(t.ID, p.UserID),
-		"key_id", e.KeyID, "source", string(src), "correlation_id", e.Correlation)
+	user := p.UserHash
+	if user == "" {
+		user = s.HashUser(t.ID, p.UserID)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "client token served", slog.Bool("audit", true), slog.String("tenant", t.ID),
+		slog.String("user", user), slog.String("key_id", e.KeyID), slog.String("source", string(src)),
+		slog.String("correlation_id", e.Correlation))
 	return Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}, nil
 }
 
 // HashUser is the form of a user id that may appear in logs: keyed, so that someone holding
 // the logs cannot recover ids by hashing small integers.
 func (s *Service) HashUser(tenantID string, userID int64) string {
-	m := hmac.New(sha256.New, s.logKey)
-	m.Write([]byte(tenantID + ":" + strconv.FormatInt(userID, 10)))
-	return hex.EncodeToString(m.Sum(nil)[:8])
+	m := s.hashers.Get().(hash.Hash)
+	defer s.hashers.Put(m)
+	m.Reset()
+	var buf [96]byte
+	b := append(append(buf[:0], tenantID...), ':')
+	m.Write(strconv.AppendInt(b, userID, 10))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:8])
 }
 
 // get returns a usable token for (t, scope, binding) from L1, kv or Basiq, in that order.
@@ -206,6 +219,9 @@ func (s *Service) get(ctx context.Context, t *tenant.Tenant, scope, binding stri
 		s.maybeRefresh(sp, keys, e, now)
 		return e, SourceL1, nil
 	}
+	// Past L1 the request may wait on kv, other replicas or Basiq: bound it.
+	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
+	defer cancel()
 	cached, err := s.readKV(ctx, ck)
 	switch {
 	case err == nil && s.usable(cached, now):

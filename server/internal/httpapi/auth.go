@@ -23,6 +23,7 @@ const (
 	ctxSession = "bff.session"
 	ctxData    = "bff.data"
 	ctxTenant  = "bff.tenant"
+	ctxUser    = "bff.user" // the user's log pseudonym
 )
 
 // requireSession loads the request's session: 401 unauthenticated without one, 503
@@ -36,9 +37,9 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			if err != nil {
 				return err
 			}
-			ri := infoFrom(r.Context())
-			if ri != nil {
-				ri.session, ri.tenant, ri.user = session.HashID(sess.ID), d.Tenant, tokens.HashUser(d.Tenant, d.UserID)
+			user := tokens.HashUser(d.Tenant, d.UserID)
+			if ri := infoFrom(r.Context()); ri != nil {
+				ri.session, ri.tenant, ri.user = session.HashID(sess.ID), d.Tenant, user
 			}
 			t, ok := tenants.Load().Get(d.Tenant)
 			if !ok {
@@ -54,6 +55,7 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			c.Set(ctxSession, sess)
 			c.Set(ctxData, d)
 			c.Set(ctxTenant, t)
+			c.Set(ctxUser, user)
 			return next(c)
 		}
 	}

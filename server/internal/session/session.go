@@ -76,7 +76,9 @@ type Store struct {
 	opts   Options
 	name   string
 	now    func() time.Time
-	cache  *recordCache
+	cache  *ttlCache[Data]
+	// cookies maps cookie values already verified to their session id.
+	cookies *ttlCache[string]
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -86,7 +88,8 @@ func NewStore(store kv.Store, o Options) (*Store, error) {
 	if len(o.Keys) == 0 {
 		return nil, errors.New("session: at least one signing key is required")
 	}
-	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: newRecordCache(o.CacheTTL, 100_000)}
+	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: newTTLCache[Data](o.CacheTTL, 100_000),
+		cookies: newTTLCache[string](o.CacheTTL, 100_000)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -129,15 +132,20 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return sess, nil
 	}
-	var id []byte
-	if err := securecookie.DecodeMulti(name, c.Value, &id, s.codecs...); err != nil {
-		return sess, nil
+	id, ok := s.cookies.get(c.Value, s.now())
+	if !ok {
+		var raw []byte
+		if err := securecookie.DecodeMulti(name, c.Value, &raw, s.codecs...); err != nil {
+			return sess, nil
+		}
+		id = string(raw)
+		s.cookies.put(c.Value, id, s.now())
 	}
-	d, ok, err := s.load(r.Context(), string(id))
+	d, ok, err := s.load(r.Context(), id)
 	if err != nil || !ok {
 		return sess, err
 	}
-	sess.ID = string(id)
+	sess.ID = id
 	sess.IsNew = false
 	sess.Values[valData] = d
 	return sess, nil
@@ -408,61 +416,63 @@ func (s *Store) Watch(ctx context.Context) {
 	}
 }
 
-// recordCache is the in-process copy of session records: the token hot path then needs no kv
-// round trip at all. It is bounded; when full, arbitrary entries are evicted.
-type recordCache struct {
+// ttlCache is an in-process copy with a short life: session records by id, and verified
+// cookie values by their text, so the token hot path needs neither a kv round trip nor an
+// HMAC check. It is bounded; when full, arbitrary entries are evicted.
+type ttlCache[V any] struct {
 	mu  sync.RWMutex
-	m   map[string]cachedRecord
+	m   map[string]cached[V]
 	ttl time.Duration
 	max int
 }
 
-type cachedRecord struct {
-	d  Data
+type cached[V any] struct {
+	v  V
 	at time.Time
 }
 
-func newRecordCache(ttl time.Duration, max int) *recordCache {
-	return &recordCache{m: make(map[string]cachedRecord), ttl: ttl, max: max}
+func newTTLCache[V any](ttl time.Duration, max int) *ttlCache[V] {
+	return &ttlCache[V]{m: make(map[string]cached[V]), ttl: ttl, max: max}
 }
 
-func (c *recordCache) get(id string, now time.Time) (Data, bool) {
+func (c *ttlCache[V]) get(k string, now time.Time) (V, bool) {
+	var zero V
 	if c.ttl <= 0 {
-		return Data{}, false
+		return zero, false
 	}
 	c.mu.RLock()
-	r, ok := c.m[id]
+	r, ok := c.m[k]
 	c.mu.RUnlock()
 	if !ok || now.Sub(r.at) >= c.ttl {
-		return Data{}, false
+		return zero, false
 	}
-	return r.d, true
+	return r.v, true
 }
 
-func (c *recordCache) put(id string, d Data, now time.Time) {
+func (c *ttlCache[V]) put(k string, v V, now time.Time) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[id]; !ok && len(c.m) >= c.max {
-		for k := range c.m {
-			delete(c.m, k)
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for old := range c.m {
+			delete(c.m, old)
 			if len(c.m) < c.max {
 				break
 			}
 		}
 	}
-	c.m[id] = cachedRecord{d: d, at: now}
+	c.m[k] = cached[V]{v: v, at: now}
 }
 
-func (c *recordCache) drop(id string) {
+func (c *ttlCache[V]) drop(k string) {
 	c.mu.Lock()
-	delete(c.m, id)
+	delete(c.m, k)
 	c.mu.Unlock()
 }
 
-func (c *recordCache) clear() {
+func (c *ttlCache[V]) clear() {
 	c.mu.Lock()
 	clear(c.m)
 	c.mu.Unlock()
