@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/basiq-bff/bff/server/internal/basiq"
+	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
 )
@@ -36,6 +39,7 @@ type target struct {
 // hotStack is a replica with a warm token cache and one signed-in person per API version.
 type hotStack struct {
 	s      *stack
+	r      *replica
 	v2, v3 target
 }
 
@@ -46,12 +50,18 @@ func startHotStack(tb testing.TB) *hotStack {
 	tb.Helper()
 	// The per-session limit stays on, so its bookkeeping is measured, but far above what one
 	// session can send here: a 429 would end the run.
-	s := newStack(tb, stackOptions{discardLogs: true, extra: "client_token:\n  rate_limit: 1000000000\n"})
+	return startHotStackWith(tb, stackOptions{discardLogs: true, extra: "client_token:\n  rate_limit: 1000000000\n"})
+}
+
+// startHotStackWith is startHotStack on a stack built from o.
+func startHotStackWith(tb testing.TB, o stackOptions) *hotStack {
+	tb.Helper()
+	s := newStack(tb, o)
 	s.addUser("beta", "carol@beta.test", testPassword)
 	s.addUser("acme", "alice@acme.test", testPassword)
 	r := s.start()
 	requireLoopback(tb, r.url)
-	h := &hotStack{s: s}
+	h := &hotStack{s: s, r: r}
 	for _, u := range []struct {
 		dst           *target
 		name          string
@@ -60,30 +70,39 @@ func startHotStack(tb testing.TB) *hotStack {
 		{&h.v2, "hot /client-token (2.0)", "beta", "carol@beta.test"},
 		{&h.v3, "hot /client-token (3.0)", "acme", "alice@acme.test"},
 	} {
-		c := newClient(tb, r.url)
-		c.mustLogin(u.tenant, u.email, testPassword)
-		c.mustToken()
-		c.mustToken()
-		var cookies []string
-		for _, ck := range c.http.Jar.Cookies(mustURL(tb, r.url)) {
-			cookies = append(cookies, ck.Name+"="+ck.Value)
-		}
-		if len(cookies) == 0 {
-			tb.Fatalf("login %s: no session cookie", u.email)
-		}
-		*u.dst = target{name: u.name, url: r.url + "/client-token", header: http.Header{
-			"Cookie": {strings.Join(cookies, "; ")},
-			"X-Csrf": {"1"},
-		}}
-		// The same request the load will send, without the cookie jar, must succeed.
-		lc := newLoadClient(1)
-		err := fetch(context.Background(), lc, u.dst.url, u.dst.header)
-		lc.CloseIdleConnections()
-		if err != nil {
-			tb.Fatalf("%s: %v", u.name, err)
-		}
+		*u.dst = signedInTarget(tb, r.url, u.name, u.tenant, u.email, 2)
 	}
 	return h
+}
+
+// signedInTarget signs email in on the replica at base, fetches its token `tokens` times
+// and returns GET /client-token with that session's cookie as a load target.
+func signedInTarget(tb testing.TB, base, name, tenant, email string, tokens int) target {
+	tb.Helper()
+	c := newClient(tb, base)
+	c.mustLogin(tenant, email, testPassword)
+	for range tokens {
+		c.mustToken()
+	}
+	var cookies []string
+	for _, ck := range c.http.Jar.Cookies(mustURL(tb, base)) {
+		cookies = append(cookies, ck.Name+"="+ck.Value)
+	}
+	if len(cookies) == 0 {
+		tb.Fatalf("login %s: no session cookie", email)
+	}
+	tg := target{name: name, url: base + "/client-token", header: http.Header{
+		"Cookie": {strings.Join(cookies, "; ")},
+		"X-Csrf": {"1"},
+	}}
+	// The same request the load will send, without the cookie jar, must succeed.
+	lc := newLoadClient(1)
+	err := fetch(context.Background(), lc, tg.url, tg.header)
+	lc.CloseIdleConnections()
+	if err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	return tg
 }
 
 // baselineKey is the one key the baseline server reads.
@@ -276,4 +295,105 @@ func BenchmarkClientTokenHit(b *testing.B) {
 // answer makes no Redis round trip at all.
 func BenchmarkBaselineRedisGet(b *testing.B) {
 	benchTarget(b, startBaseline(b))
+}
+
+// coldMissEmulator is the emulator both cold-miss benchmarks talk to: Basiq's documented
+// behaviour, except that its per-key limit of 1,500 /token calls per 5 minutes is off, since a
+// benchmark mints that many in seconds.
+func coldMissEmulator() emulator.Options { return emulator.Options{PerKeyLimit: -1} }
+
+// coldMissBudgetEvery is how many mints the cold-miss benchmark makes between clearing the
+// tenant's mint budget: its counters must keep counting as in production (so most mints
+// increment an existing counter), but the budget (at most 1,500 per 5 minutes) must not run
+// out during the run.
+const coldMissBudgetEvery = 1000
+
+// BenchmarkClientTokenColdMiss measures one GET /client-token that finds nothing cached, for
+// the 2.0 tenant, through the whole stack on real Redis and Postgres: the kv read miss, the
+// mint budget, the fleet lock, the /token call to the emulator, sealing, the kv write and its
+// index, the lock release and the HTTP exchange. Before each request (untimed) the cached
+// token is deleted; L1 is off, so every request mints. Requests run one at a time: this is one
+// request's latency, not throughput. Compare with BenchmarkUpstreamTokenDirect, the /token
+// call alone: the difference is what the BFF adds on a cold miss.
+func BenchmarkClientTokenColdMiss(b *testing.B) {
+	s := newStack(b, stackOptions{discardLogs: true, emu: coldMissEmulator(),
+		extra: "client_token:\n  rate_limit: 1000000000\n  l1_ttl: 0s\n"})
+	s.addUser("beta", "carol@beta.test", testPassword)
+	r := s.start()
+	tg := signedInTarget(b, r.url, "cold /client-token (2.0)", "beta", "carol@beta.test", 1)
+	requireLoopback(b, tg.url)
+	tokPrefix, budgetPrefix := s.prefix+"tok:beta:", s.prefix+"rl:mint:beta:"
+	c := newLoadClient(1)
+	b.Cleanup(c.CloseIdleConnections)
+	ctx := b.Context()
+	// Open the connection before timing, so the dial is not measured.
+	if err := fetch(ctx, c, tg.url, tg.header); err != nil {
+		b.Fatalf("warm-up: %v", err)
+	}
+
+	mints := 0
+	for b.Loop() {
+		b.StopTimer()
+		if mints%coldMissBudgetEvery == 0 {
+			if err := kvtest.DeletePrefix(s.redisURL, budgetPrefix); err != nil {
+				b.Fatalf("clear the mint budget: %v", err)
+			}
+		}
+		if err := kvtest.DeletePrefix(s.redisURL, tokPrefix); err != nil {
+			b.Fatalf("delete the cached token: %v", err)
+		}
+		calls := s.emu.TokenCalls()
+		b.StartTimer()
+
+		err := fetch(ctx, c, tg.url, tg.header)
+
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Every request must have minted: exactly one /token call each.
+		if got := s.emu.TokenCalls() - calls; got != 1 {
+			b.Fatalf("request %d made %d /token calls, want exactly 1 (a cold miss)", mints+1, got)
+		}
+		mints++
+		b.StartTimer()
+	}
+	reportMillis(b)
+}
+
+// BenchmarkUpstreamTokenDirect is the reference for BenchmarkClientTokenColdMiss: the same
+// emulator's POST /token (2.0, CLIENT_ACCESS, no user), called directly with the project's
+// Basiq client over a keep-alive connection, one call at a time.
+func BenchmarkUpstreamTokenDirect(b *testing.B) {
+	emu := emulator.New(coldMissEmulator())
+	srv := httptest.NewServer(emu)
+	b.Cleanup(srv.Close)
+	requireLoopback(b, srv.URL)
+	key := emulator.GenerateKey()
+	emu.AddKey(key, emulator.KeyOptions{})
+	client := basiq.New(nil, 0)
+	req := basiq.TokenRequest{BaseURL: srv.URL, APIKey: key, Version: "2.0", Scope: basiq.ScopeClient}
+	ctx := b.Context()
+	// Open the connection before timing, so the dial is not measured.
+	if _, err := client.Token(ctx, req); err != nil {
+		b.Fatalf("warm-up: %v", err)
+	}
+	calls := emu.TokenCalls()
+
+	for b.Loop() {
+		if _, err := client.Token(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if got := emu.TokenCalls() - calls; got != b.N {
+		b.Errorf("/token calls = %d, want %d (one per iteration)", got, b.N)
+	}
+	reportMillis(b)
+}
+
+// reportMillis adds ms/op next to ns/op: the latency targets are written in milliseconds.
+func reportMillis(b *testing.B) {
+	if b.N > 0 {
+		b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(time.Millisecond), "ms/op")
+	}
 }

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
 )
 
 // Load test bounds: the knobs come from the environment, so they are clamped.
@@ -31,15 +34,26 @@ const (
 // BFF_LOAD=1. The targets run one after the other, alternating over several rounds, so that
 // they never compete for the CPU; the median round of each is compared.
 //
-// Knobs: BFF_LOAD_CONNS (32), BFF_LOAD_DURATION (10s), BFF_LOAD_ROUNDS (2) and
-// BFF_LOAD_VERSION (v2: the 2.0 tenant; v3: the 3.0 tenant).
+// Knobs: BFF_LOAD_CONNS (32), BFF_LOAD_DURATION (10s), BFF_LOAD_ROUNDS (2),
+// BFF_LOAD_VERSION (v2: the 2.0 tenant; v3: the 3.0 tenant) and BFF_LOAD_MODE: "compare" (the
+// default, above) or "refresh" (see loadRefresh; one run, 25s by default, no baseline).
 func TestLoad(t *testing.T) {
 	if os.Getenv("BFF_LOAD") != "1" {
 		t.Skip("set BFF_LOAD=1 to run the load test (scripts/load.sh does)")
 	}
+	mode := os.Getenv("BFF_LOAD_MODE")
+	if mode == "" {
+		mode = "compare"
+	}
+	if mode != "compare" && mode != "refresh" {
+		t.Fatalf("BFF_LOAD_MODE=%q: want compare or refresh", mode)
+	}
 	conns := loadEnvInt(t, "BFF_LOAD_CONNS", 32, loadMaxConns)
 	rounds := loadEnvInt(t, "BFF_LOAD_ROUNDS", 2, loadMaxRounds)
 	dur := 10 * time.Second
+	if mode == "refresh" {
+		dur = refreshLoadDuration
+	}
 	if v := os.Getenv("BFF_LOAD_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > loadMaxDuration {
@@ -59,6 +73,11 @@ func TestLoad(t *testing.T) {
 		if v := os.Getenv(k); v != "" {
 			requireLoopback(t, v)
 		}
+	}
+
+	if mode == "refresh" {
+		loadRefresh(t, conns, dur, version)
+		return
 	}
 
 	h := startHotStack(t)
@@ -81,21 +100,16 @@ func TestLoad(t *testing.T) {
 	}
 
 	// One latency buffer per worker, allocated and touched once, reused by every phase.
-	perWorker := max(1024, int(dur.Seconds()*loadRecordCeilRPS)/conns*4)
-	bufs := make([][]time.Duration, conns)
-	for i := range bufs {
-		bufs[i] = make([]time.Duration, perWorker)
-		clear(bufs[i])
-	}
+	bufs := newLoadBufs(conns, dur)
 
 	results := make([][]loadResult, len(targets))
 	for round := range rounds {
 		for i, tg := range targets {
 			// Warm-up: connections, pools and caches, nothing recorded.
-			if w := runPhase(t, tg, conns, loadWarmup, nil); w.errors > 0 {
+			if w := runPhase(t, tg, conns, loadWarmup, nil, nil); w.errors > 0 {
 				t.Errorf("%s warm-up: %d failed requests, first: %v", tg.name, w.errors, w.firstErr)
 			}
-			r := runPhase(t, tg, conns, dur, bufs)
+			r := runPhase(t, tg, conns, dur, bufs, nil)
 			r.round = round + 1
 			results[i] = append(results[i], r)
 			t.Logf("round %d %s: %.0f req/s", r.round, tg.name, r.rps)
@@ -142,6 +156,7 @@ func TestLoad(t *testing.T) {
 
 // loadResult is one target's measured phase.
 type loadResult struct {
+	start            time.Time // when the workers were released
 	round            int
 	requests, errors int
 	firstErr         error
@@ -149,6 +164,12 @@ type loadResult struct {
 	elapsed          time.Duration
 	rps              float64
 	p50, p99, maxLat time.Duration
+	samples          []loadSample // only when runPhase was given stamps
+}
+
+// loadSample is one request: when it began, since the phase's start, and how long it took.
+type loadSample struct {
+	at, lat time.Duration
 }
 
 func (r loadResult) row(size int64) string {
@@ -176,14 +197,16 @@ func medianRound(rs []loadResult) loadResult {
 // the request loop takes no locks.
 type loadWorker struct {
 	lat       []time.Duration
+	at        []time.Duration // when each request of lat began, since the phase's start
 	errors    int
 	firstErr  error
 	truncated bool
 }
 
 // runPhase sends requests to tg over conns connections (one worker and one client each) for
-// dur. With bufs nil it only warms up and records nothing.
-func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs [][]time.Duration) loadResult {
+// dur. With bufs nil it only warms up and records nothing. With stamps too (as long as bufs),
+// it also records when each request began, since r.start, in r.at (same order as r.lat).
+func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamps [][]time.Duration) loadResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), dur+30*time.Second)
 	defer cancel()
@@ -194,6 +217,9 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs [][]ti
 		if bufs != nil {
 			workers[i].lat = bufs[i][:0]
 		}
+		if stamps != nil {
+			workers[i].at = stamps[i][:0]
+		}
 	}
 	defer func() {
 		for _, c := range clients {
@@ -202,6 +228,7 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs [][]ti
 	}()
 
 	startGate := make(chan struct{})
+	var start time.Time // written before startGate closes, read by workers after
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
@@ -231,15 +258,19 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs [][]ti
 				if bufs != nil {
 					w.lat = append(w.lat, took)
 				}
+				if stamps != nil {
+					w.at = append(w.at, begin.Sub(start))
+				}
 			}
 		})
 	}
-	start := time.Now()
+	start = time.Now()
 	close(startGate)
 	wg.Wait()
 	elapsed := time.Since(start)
 
 	var r loadResult
+	r.start = start
 	r.elapsed = elapsed
 	var all []time.Duration
 	if bufs != nil {
@@ -255,6 +286,14 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs [][]ti
 		r.truncated = r.truncated || w.truncated
 		if r.firstErr == nil {
 			r.firstErr = w.firstErr
+		}
+	}
+	if stamps != nil {
+		r.samples = make([]loadSample, 0, len(all))
+		for _, w := range workers {
+			for j, lat := range w.lat {
+				r.samples = append(r.samples, loadSample{at: w.at[j], lat: lat})
+			}
 		}
 	}
 	r.requests = len(all)
@@ -279,4 +318,215 @@ func loadEnvInt(t *testing.T, key string, def, ceil int) int {
 		t.Fatalf("%s=%q: want an integer in [1, %d]", key, v, ceil)
 	}
 	return n
+}
+
+// The refresh mode's setting: Basiq tokens live 30 s and are refreshed in the background once
+// they are 10 s old, so a 25 s run crosses a refresh boundary twice (at token age 10 s and,
+// for the refreshed token, 10 s later).
+const (
+	refreshLoadDuration = 25 * time.Second
+	refreshTokenTTL     = 30 * time.Second
+	refreshAfter        = 10 * time.Second
+	refreshL1TTL        = time.Second
+	refreshLatency      = 200 * time.Millisecond // Basiq's answer time, on every call
+	refreshWindow       = time.Second            // each side of a refresh moment
+	refreshPoll         = 5 * time.Millisecond   // how often /token calls are counted
+)
+
+// refreshMoment is when the poller saw Basiq's /token count rise, and by how much.
+type refreshMoment struct {
+	at    time.Time
+	calls int
+}
+
+// loadRefresh measures GET /client-token while its cached token crosses refresh-ahead
+// boundaries. The emulator takes refreshLatency to answer, so a request that waited on Basiq
+// takes at least that long; refresh-ahead should mean none does. Each request's start and
+// latency are recorded, the moments Basiq is called are taken from the emulator's /token
+// count (polled every refreshPoll), and latencies are reported for the whole run, for the
+// requests that began within refreshWindow of a refresh moment, and for the rest (steady
+// state). It fails on request errors, when no refresh happened during the run, and when a
+// request was served a token minted for it (source "upstream"): those make the numbers
+// meaningless. It asserts nothing about time.
+func loadRefresh(t *testing.T, conns int, dur time.Duration, version string) {
+	t.Helper()
+	if minDur := refreshAfter + 2*time.Second; dur < minDur {
+		t.Fatalf("BFF_LOAD_DURATION=%s: the refresh mode needs at least %s to cross a refresh boundary", dur, minDur)
+	}
+	h := startHotStackWith(t, stackOptions{
+		discardLogs: true,
+		emu:         emulator.Options{TokenTTL: refreshTokenTTL},
+		extra: fmt.Sprintf("client_token:\n  rate_limit: 1000000000\n  refresh_after: %s\n  min_remaining: 5s\n  l1_ttl: %s\n",
+			refreshAfter, refreshL1TTL),
+	})
+	tg := h.v2
+	if version == "v3" {
+		tg = h.v3
+	}
+	requireLoopback(t, tg.url)
+	bufs, stamps := newLoadBufs(conns, dur), newLoadBufs(conns, dur)
+
+	// Start the token's clock at a fresh mint: forget every cached token, let L1 forget it
+	// too, and have one request mint.
+	if err := kvtest.DeletePrefix(h.s.redisURL, h.s.prefix+"tok:"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(refreshL1TTL + 100*time.Millisecond)
+	calls := h.s.emu.TokenCalls()
+	minted := time.Now()
+	lc := newLoadClient(1)
+	err := fetch(t.Context(), lc, tg.url, tg.header)
+	lc.CloseIdleConnections()
+	if err != nil {
+		t.Fatalf("%s: %v", tg.name, err)
+	}
+	if got := h.s.emu.TokenCalls() - calls; got != 1 {
+		t.Fatalf("fresh mint: %d /token calls, want 1", got)
+	}
+	h.s.emu.SetLatency(refreshLatency)
+	upstreamBefore := counter(t, h.r, "bff_client_tokens_served_total", `source="upstream"`)
+	staleBefore := counter(t, h.r, "bff_client_tokens_served_total", `source="stale"`)
+	waitsBefore := counter(t, h.r, "bff_lock_waits_total", `kind="request"`)
+
+	// The poller runs through the warm-up too, so a refresh there would be seen (and its
+	// window, if it reaches into the run, honoured).
+	var moments []refreshMoment
+	pollCtx, stopPoll := context.WithCancel(t.Context())
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(refreshPoll)
+		defer tick.Stop()
+		last := h.s.emu.TokenCalls()
+		for {
+			select {
+			case <-pollCtx.Done():
+				return
+			case <-tick.C:
+				if n := h.s.emu.TokenCalls(); n > last {
+					moments = append(moments, refreshMoment{at: time.Now(), calls: n - last})
+					last = n
+				}
+			}
+		}
+	}()
+	if w := runPhase(t, tg, conns, loadWarmup, nil, nil); w.errors > 0 {
+		t.Errorf("warm-up: %d failed requests, first: %v", w.errors, w.firstErr)
+	}
+	r := runPhase(t, tg, conns, dur, bufs, stamps)
+	stopPoll()
+	<-polled
+	upstream := counter(t, h.r, "bff_client_tokens_served_total", `source="upstream"`) - upstreamBefore
+	stale := counter(t, h.r, "bff_client_tokens_served_total", `source="stale"`) - staleBefore
+	waits := counter(t, h.r, "bff_lock_waits_total", `kind="request"`) - waitsBefore
+
+	// Offsets of the refresh moments from the run's start; a request belongs to the first
+	// window its start falls in.
+	offsets := make([]time.Duration, len(moments))
+	inRun := 0
+	for i, m := range moments {
+		offsets[i] = m.at.Sub(r.start)
+		if offsets[i] >= 0 && offsets[i] <= r.elapsed {
+			inRun++
+		}
+	}
+	var whole, windows, steady []time.Duration
+	perWindow := make([][]time.Duration, len(offsets))
+	for _, smp := range r.samples {
+		whole = append(whole, smp.lat)
+		w := slices.IndexFunc(offsets, func(o time.Duration) bool {
+			return smp.at >= o-refreshWindow && smp.at <= o+refreshWindow
+		})
+		if w < 0 {
+			steady = append(steady, smp.lat)
+			continue
+		}
+		windows = append(windows, smp.lat)
+		perWindow[w] = append(perWindow[w], smp.lat)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s across refresh-ahead boundaries: %d keep-alive connections, %s after a %s warm-up, GOMAXPROCS=%d\n",
+		tg.name, conns, dur, loadWarmup, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(&b, "Basiq tokens live %s and answer /token in %s; refresh_after %s, min_remaining 5s, l1_ttl %s\n",
+		refreshTokenTTL, refreshLatency, refreshAfter, refreshL1TTL)
+	fmt.Fprintf(&b, "token age at the run's start %.2fs; %d requests, %d errors, %.0f req/s\n",
+		r.start.Sub(minted).Seconds(), r.requests, r.errors, r.rps)
+	for i, m := range moments {
+		fmt.Fprintf(&b, "refresh %d: %d /token call(s) seen at %+.3fs (token age %.2fs)\n",
+			i+1, m.calls, offsets[i].Seconds(), m.at.Sub(minted).Seconds())
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "slice\trequests\tp50\tp99\tmax\t>= %s\t\n", refreshLatency)
+	row := func(name string, lat []time.Duration) latencyStats {
+		st := newLatencyStats(lat, refreshLatency)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t\n", name, st.n,
+			st.p50.Round(time.Microsecond), st.p99.Round(time.Microsecond), st.maxLat.Round(time.Microsecond), st.slow)
+		return st
+	}
+	all := row("whole run", whole)
+	for i, lat := range perWindow {
+		row(fmt.Sprintf("refresh %d (%+.1fs ±%s)", i+1, offsets[i].Seconds(), refreshWindow), lat)
+	}
+	win := row("all refresh windows", windows)
+	st := row("steady state", steady)
+	tw.Flush()
+	if win.n > 0 && st.n > 0 {
+		fmt.Fprintf(&b, "ratio p99(refresh windows)/p99(steady) = %.2f\n", float64(win.p99)/float64(st.p99))
+	}
+	fmt.Fprintf(&b, "requests taking >= %s (waited on Basiq): %d (expected 0)\n", refreshLatency, all.slow)
+	fmt.Fprintf(&b, "tokens served by source during the run: upstream %.0f, stale %.0f; request lock waits %.0f (all expected 0)\n",
+		upstream, stale, waits)
+	t.Log(b.String())
+	fmt.Print(b.String())
+
+	if r.errors > 0 {
+		t.Errorf("%d failed requests, first: %v", r.errors, r.firstErr)
+	}
+	if r.truncated {
+		t.Errorf("a worker filled its latency buffer; results are partial")
+	}
+	if r.requests == 0 {
+		t.Errorf("no successful request")
+	}
+	if inRun == 0 {
+		t.Errorf("no refresh during the run: the numbers do not cover a refresh boundary")
+	}
+	if upstream > 0 {
+		t.Errorf("%.0f requests were served a token minted for them: refresh ahead did not keep them off Basiq", upstream)
+	}
+}
+
+// latencyStats summarises a set of latencies.
+type latencyStats struct {
+	n, slow          int // slow: at or above the threshold
+	p50, p99, maxLat time.Duration
+}
+
+// newLatencyStats computes percentiles as runPhase does, counting latencies >= slowAt.
+func newLatencyStats(lat []time.Duration, slowAt time.Duration) latencyStats {
+	st := latencyStats{n: len(lat)}
+	if len(lat) == 0 {
+		return st
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	st.p50 = s[len(s)*50/100]
+	st.p99 = s[min(len(s)-1, len(s)*99/100)]
+	st.maxLat = s[len(s)-1]
+	i, _ := slices.BinarySearch(s, slowAt)
+	st.slow = len(s) - i
+	return st
+}
+
+// newLoadBufs allocates one latency buffer per worker for a phase of dur, touching every page
+// now so that the run does not pay for it.
+func newLoadBufs(conns int, dur time.Duration) [][]time.Duration {
+	perWorker := max(1024, int(dur.Seconds()*loadRecordCeilRPS)/conns*4)
+	bufs := make([][]time.Duration, conns)
+	for i := range bufs {
+		bufs[i] = make([]time.Duration, perWorker)
+		clear(bufs[i])
+	}
+	return bufs
 }

@@ -709,9 +709,9 @@ func TestFaultHang(t *testing.T) {
 	f.em.SetFault(emulator.Fault{Hang: true, Endpoint: emulator.RouteToken})
 
 	t.Run("until the request context is done", func(t *testing.T) {
+		start := time.Now() // before the deadline is set, so the wait is measured in full
 		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 		defer cancel()
-		start := time.Now()
 		resp, err := post(ctx)
 		if err == nil {
 			resp.Body.Close()
