@@ -308,13 +308,8 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kin
 	wait := 10 * time.Millisecond
 	var waitStart time.Time
 	for {
-		if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
-			if !waitStart.IsZero() {
-				s.metrics.LockWait(kind, "value", time.Since(waitStart))
-			}
-			s.l1.put(ck, e, s.o.Now())
-			return e, SourceRedis, nil
-		}
+		// The caller has just missed in kv, so try the lock first; the holder re-reads kv
+		// under it, in case a value landed in between.
 		l, err := s.tryLock(ctx, "lock:"+ck)
 		if err != nil {
 			return entry{}, "", err
@@ -324,11 +319,15 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kin
 			l.release()
 			return e, src, err
 		}
-		// Another replica holds the lock: poll for its value, backing off to 100 ms. Polling
-		// keeps waiters correct when a pub/sub message is lost; the lease bounds the wait if
-		// the holder dies.
+		// Another replica holds the lock: poll kv for its value, backing off to 100 ms. If
+		// the holder dies, its lease runs out and the next tryLock wins.
 		if waitStart.IsZero() {
 			waitStart = time.Now()
+		}
+		if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
+			s.metrics.LockWait(kind, "value", time.Since(waitStart))
+			s.l1.put(ck, e, s.o.Now())
+			return e, SourceRedis, nil
 		}
 		select {
 		case <-ctx.Done():
