@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/clocktest"
 )
 
 // recorded is one request as the upstream saw it.
@@ -62,20 +63,13 @@ type emu struct {
 	em  *emulator.Emulator
 	url string
 	key string
-	now func() time.Time
-	adv func(time.Duration)
+	clk *clocktest.Clock
 }
 
 func newEmu(t *testing.T) *emu {
 	t.Helper()
-	var (
-		mu  sync.Mutex
-		now = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	)
-	e := &emu{key: emulator.GenerateKey()}
-	e.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e.adv = func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	e.em = emulator.New(emulator.Options{Now: e.now})
+	e := &emu{key: emulator.GenerateKey(), clk: clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))}
+	e.em = emulator.New(emulator.Options{Now: e.clk.Now})
 	e.em.AddKey(e.key, emulator.KeyOptions{ApplicationID: "app-1"})
 	srv := httptest.NewServer(e.em)
 	t.Cleanup(srv.Close)
@@ -325,7 +319,7 @@ func TestCreateUser(t *testing.T) {
 		},
 		{
 			name: "expired token asks for a refresh", status: 403, code: "access-denied", class: ClassTokenExpired,
-			token: func(t *testing.T) string { tok := e.serverToken(t, c); e.adv(time.Hour); return tok },
+			token: func(t *testing.T) string { tok := e.serverToken(t, c); e.clk.Advance(time.Hour); return tok },
 			user:  NewUser{Email: "a@example.com"},
 		},
 		{
@@ -666,7 +660,7 @@ func TestNoSecretsInErrors(t *testing.T) {
 		}},
 		{"CreateUser with an expired token", func(t *testing.T) (error, []string) {
 			tok := e.serverToken(t, New(nil, time.Second))
-			e.adv(2 * time.Hour)
+			e.clk.Advance(2 * time.Hour)
 			_, err := New(nil, time.Second).CreateUser(context.Background(), e.url, tok, NewUser{Email: "a@example.com"})
 			return err, []string{tok}
 		}},

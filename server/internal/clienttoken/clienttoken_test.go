@@ -16,34 +16,18 @@ import (
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/clocktest"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest/each"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// clock is a settable time shared by the emulator and the service, so a test can cross a
-// token's refresh boundary without waiting an hour.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// fixture is a service over a real kv store, the emulator and a SQLite user store.
+// fixture is a service over a real kv store, the emulator and a SQLite user store. The
+// emulator and the service share one settable clock, so a test can cross a token's refresh
+// boundary without waiting an hour.
 type fixture struct {
-	clk    *clock
+	clk    *clocktest.Clock
 	emu    *emulator.Emulator
 	kv     kv.Store
 	users  *store.DB
@@ -57,7 +41,7 @@ var testCacheKey = bytes.Repeat([]byte{7}, 32)
 
 func newFixture(t *testing.T, store kv.Store, version string, nkeys int) *fixture {
 	t.Helper()
-	fx := &fixture{clk: &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)}, kv: store, log: &safeWriter{w: &bytes.Buffer{}}}
+	fx := &fixture{clk: clocktest.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)), kv: store, log: &safeWriter{w: &bytes.Buffer{}}}
 	fx.emu = emulator.New(emulator.Options{Now: fx.clk.Now})
 	srv := httptest.NewServer(fx.emu)
 	t.Cleanup(srv.Close)

@@ -482,6 +482,8 @@ func testWrongType(t *testing.T, s Store) {
 		{"Get on set", func() error { _, err := s.Get(ctx, "set-key-secret"); return err }},
 		{"SAdd on string", func() error { return s.SAdd(ctx, "str-key-secret", time.Minute, "x") }},
 		{"SMembers on string", func() error { _, err := s.SMembers(ctx, "str-key-secret"); return err }},
+		{"SRem on string", func() error { return s.SRem(ctx, "str-key-secret", "x") }},
+		{"GetDel on set", func() error { _, err := s.GetDel(ctx, "set-key-secret"); return err }},
 	}
 	for _, c := range calls {
 		err := c.call()

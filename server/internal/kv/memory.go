@@ -110,6 +110,39 @@ func (m *Memory) live(k string) *memItem {
 	return it
 }
 
+// liveString returns the unexpired string item at k: ErrNotFound when there is none, and
+// Redis's WRONGTYPE when k holds a set. m.mu must be held.
+func (m *Memory) liveString(op, k string) (*memItem, error) {
+	it := m.live(k)
+	switch {
+	case it == nil:
+		return nil, ErrNotFound
+	case it.set != nil:
+		return nil, unavailable(op, errWrongType)
+	}
+	return it, nil
+}
+
+// liveSet returns the unexpired set item at k: nil when there is none (Redis treats a missing
+// key as an empty set), and Redis's WRONGTYPE when k holds a string. m.mu must be held.
+func (m *Memory) liveSet(op, k string) (*memItem, error) {
+	it := m.live(k)
+	if it != nil && it.set == nil {
+		return nil, unavailable(op, errWrongType)
+	}
+	return it, nil
+}
+
+// liveEqual returns the unexpired string item at k if it holds value, and nil otherwise. m.mu
+// must be held.
+func (m *Memory) liveEqual(k string, value []byte) *memItem {
+	it := m.live(k)
+	if it == nil || it.set != nil || !bytes.Equal(it.val, value) {
+		return nil
+	}
+	return it
+}
+
 func (m *Memory) expiry(ttl time.Duration) time.Time {
 	if ttl <= 0 {
 		return time.Time{}
@@ -130,12 +163,9 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	it := m.live(key)
-	if it == nil {
-		return nil, ErrNotFound
-	}
-	if it.set != nil {
-		return nil, unavailable("memory get", errWrongType)
+	it, err := m.liveString("memory get", key)
+	if err != nil {
+		return nil, err
 	}
 	return clone(it.val), nil
 }
@@ -172,12 +202,9 @@ func (m *Memory) GetDel(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	it := m.live(key)
-	if it == nil {
-		return nil, ErrNotFound
-	}
-	if it.set != nil {
-		return nil, unavailable("memory getdel", errWrongType)
+	it, err := m.liveString("memory getdel", key)
+	if err != nil {
+		return nil, err
 	}
 	delete(m.items, key)
 	return it.val, nil // no longer reachable from the store, so no copy is needed
@@ -201,8 +228,7 @@ func (m *Memory) CompareAndDelete(ctx context.Context, key string, value []byte)
 		return false, err
 	}
 	defer m.mu.Unlock()
-	it := m.live(key)
-	if it == nil || it.set != nil || !bytes.Equal(it.val, value) {
+	if m.liveEqual(key, value) == nil {
 		return false, nil
 	}
 	delete(m.items, key)
@@ -218,8 +244,8 @@ func (m *Memory) CompareAndExpire(ctx context.Context, key string, value []byte,
 		return false, err
 	}
 	defer m.mu.Unlock()
-	it := m.live(key)
-	if it == nil || it.set != nil || !bytes.Equal(it.val, value) {
+	it := m.liveEqual(key, value)
+	if it == nil {
 		return false, nil
 	}
 	it.exp = m.expiry(ttl)
@@ -272,13 +298,13 @@ func (m *Memory) SAdd(ctx context.Context, key string, ttl time.Duration, member
 		return err
 	}
 	defer m.mu.Unlock()
-	it := m.live(key)
+	it, err := m.liveSet("memory sadd", key)
+	if err != nil {
+		return err
+	}
 	if it == nil {
 		it = &memItem{set: make(map[string]struct{}, len(members))}
 		m.items[key] = it
-	}
-	if it.set == nil {
-		return unavailable("memory sadd", errWrongType)
 	}
 	for _, s := range members {
 		it.set[s] = struct{}{}
@@ -293,12 +319,12 @@ func (m *Memory) SMembers(ctx context.Context, key string) ([]string, error) {
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	it := m.live(key)
+	it, err := m.liveSet("memory smembers", key)
+	if err != nil {
+		return nil, err
+	}
 	if it == nil {
 		return []string{}, nil
-	}
-	if it.set == nil {
-		return nil, unavailable("memory smembers", errWrongType)
 	}
 	out := make([]string, 0, len(it.set))
 	for s := range it.set {
@@ -313,12 +339,9 @@ func (m *Memory) SRem(ctx context.Context, key string, members ...string) error 
 		return err
 	}
 	defer m.mu.Unlock()
-	it := m.live(key)
-	if it == nil {
-		return nil
-	}
-	if it.set == nil {
-		return unavailable("memory srem", errWrongType)
+	it, err := m.liveSet("memory srem", key)
+	if err != nil || it == nil {
+		return err
 	}
 	for _, s := range members {
 		delete(it.set, s)

@@ -2,9 +2,10 @@ package kv
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/clocktest"
 )
 
 func TestMemoryContract(t *testing.T) {
@@ -16,27 +17,10 @@ func TestMemoryContract(t *testing.T) {
 	})
 }
 
-// fakeClock is a settable clock for the memory adapter.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newMemoryAt(t *testing.T) (*Memory, *fakeClock) {
+// newMemoryAt is a memory adapter on a settable clock.
+func newMemoryAt(t *testing.T) (*Memory, *clocktest.Clock) {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	m := NewMemory(clock.Now)
 	t.Cleanup(func() { _ = m.Close() })
 	return m, clock

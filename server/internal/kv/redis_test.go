@@ -1,68 +1,32 @@
 package kv
 
 import (
-	"context"
-	"crypto/rand"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
 )
 
-// redisURL returns the Redis the tests may use, or skips (fails when services are required).
-func redisURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("BFF_TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("BFF_TEST_REDIS_URL not set and BFF_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("BFF_TEST_REDIS_URL not set: skipping tests against a real Redis (e.g. BFF_TEST_REDIS_URL=redis://127.0.0.1:6379/9)")
-	}
-	return u
-}
-
-// newTestRedis returns a Redis store under a random prefix, and deletes every key under that
-// prefix at cleanup through a separate client.
+// newTestRedis returns a Redis store under a random prefix; every key under that prefix is
+// deleted at cleanup, after the store is closed.
 func newTestRedis(t *testing.T) *Redis {
 	t.Helper()
-	rawURL := redisURL(t)
-	prefix := "bfftest:" + rand.Text() + ":"
-	r, err := NewRedis(t.Context(), rawURL, prefix)
+	rawURL := kvtest.RedisURL(t)
+	r, err := NewRedis(t.Context(), rawURL, kvtest.Prefix(t, rawURL))
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = r.Close()
-		opt, err := redis.ParseURL(rawURL)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		c := redis.NewClient(opt)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
-				t.Errorf("cleanup: del: %v", err)
-				return
-			}
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleanup: scan: %v", err)
-		}
-	})
+	t.Cleanup(func() { _ = r.Close() })
 	return r
 }
 
 func TestRedisContract(t *testing.T) {
-	redisURL(t)
+	kvtest.RedisURL(t)
 	runContract(t, func(t *testing.T) Store { return newTestRedis(t) })
 }
 
@@ -88,7 +52,7 @@ func TestRedisKeysArePrefixed(t *testing.T) {
 }
 
 func TestRedisDefaultPrefix(t *testing.T) {
-	r, err := NewRedis(t.Context(), redisURL(t), "")
+	r, err := NewRedis(t.Context(), kvtest.RedisURL(t), "")
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
 	}

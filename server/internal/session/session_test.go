@@ -8,38 +8,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/securecookie"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/clocktest"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest/each"
 )
 
-// clock is a settable time for the session store. The kv store keeps real time, so a
+// newClock is a settable time for the session store. The kv store keeps real time, so a
 // session that the store's clock has timed out still exists in kv until the store notices:
 // that is the path that must delete it.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)) }
 
 var (
 	keyA = bytes.Repeat([]byte{0xa1}, 32)
@@ -51,7 +34,7 @@ const (
 	absolute = 2 * time.Hour
 )
 
-func newTestStore(t *testing.T, store kv.Store, clk *clock, mutate func(*Options)) *Store {
+func newTestStore(t *testing.T, store kv.Store, clk *clocktest.Clock, mutate func(*Options)) *Store {
 	t.Helper()
 	o := Options{Keys: [][]byte{keyA}, IdleTimeout: idle, AbsoluteTimeout: absolute, Now: clk.Now}
 	if mutate != nil {

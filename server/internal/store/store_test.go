@@ -1,12 +1,8 @@
 package store
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +11,7 @@ import (
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/store/storetest"
 )
 
 // runStoreSuite checks DB against one database. open must return a freshly migrated, empty
@@ -486,51 +483,11 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 }
 
-// postgresURL returns the Postgres the tests may use, or skips (fails when services are
-// required).
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("BFF_TEST_DATABASE_URL")
-	if u == "" {
-		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("BFF_TEST_DATABASE_URL not set and BFF_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("BFF_TEST_DATABASE_URL not set: skipping tests against a real Postgres (e.g. BFF_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)")
-	}
-	return u
-}
-
-// openPostgresForTest creates a schema of its own, opens the database with search_path set to
-// it, migrates, and drops the schema at cleanup.
+// openPostgresForTest opens a schema of its own in the test database (dropped at cleanup) and
+// migrates it.
 func openPostgresForTest(t *testing.T) *DB {
 	t.Helper()
-	base := postgresURL(t)
-	schema := "bff_store_test_" + strings.ToLower(rand.Text())
-
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := Open(t.Context(), u.String())
+	db, err := Open(t.Context(), storetest.PostgresURL(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -545,6 +502,6 @@ func openPostgresForTest(t *testing.T) *DB {
 }
 
 func TestPostgres(t *testing.T) {
-	postgresURL(t)
+	storetest.PostgresURL(t) // skip (or fail) once here rather than in every subtest
 	runStoreSuite(t, openPostgresForTest)
 }

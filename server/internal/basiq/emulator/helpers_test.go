@@ -9,44 +9,24 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/clocktest"
 )
-
-// clock is an injectable time source tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fixture is a test's emulator with one enabled key, one disabled key and a clock.
 type fixture struct {
 	em       *emulator.Emulator
-	clock    *clock
+	clock    *clocktest.Clock
 	key      string // enabled, application "app-1"
 	disabled string // disabled account
 }
 
 func newFixture(t *testing.T, o emulator.Options) *fixture {
 	t.Helper()
-	f := &fixture{clock: newClock(), key: emulator.GenerateKey(), disabled: emulator.GenerateKey()}
+	f := &fixture{clock: clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)), key: emulator.GenerateKey(), disabled: emulator.GenerateKey()}
 	if o.Now == nil {
 		o.Now = f.clock.Now
 	}

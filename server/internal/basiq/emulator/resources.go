@@ -179,6 +179,42 @@ func preflight(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// browserRoute is the common start of the routes a browser calls directly: CORS, the
+// preflight, the method check, any injected fault for route, then the bearer check. It answers
+// the request itself and returns false when the handler must stop there.
+func (e *Emulator) browserRoute(w http.ResponseWriter, r *http.Request, method, route string) (claims, bool) {
+	allowCORS(w)
+	switch r.Method {
+	case http.MethodOptions:
+		preflight(w)
+		return claims{}, false
+	case method:
+	default:
+		w.Header().Set("Allow", method+", OPTIONS")
+		writeError(w, errMethodNotAllowed())
+		return claims{}, false
+	}
+	if !e.disturb(w, r, route) {
+		return claims{}, false
+	}
+	return e.bearer(w, r)
+}
+
+// userConnectionsRoute is browserRoute for /users/{userID}/connections[/...], where the token
+// must also be allowed to act for that user. It returns the claims and the user's id.
+func (e *Emulator) userConnectionsRoute(w http.ResponseWriter, r *http.Request, method string) (claims, string, bool) {
+	c, ok := e.browserRoute(w, r, method, RouteConnections)
+	if !ok {
+		return claims{}, "", false
+	}
+	userID := r.PathValue("userID")
+	if !mayActFor(c, userID) {
+		writeError(w, errForbidden())
+		return claims{}, "", false
+	}
+	return c, userID, true
+}
+
 // connection is an accepted connection, kept for DELETE and for the job's links.
 type connection struct {
 	id, userID, applicationID, institutionID string
@@ -186,27 +222,8 @@ type connection struct {
 
 // handleConnections is POST /users/{userID}/connections, the API 2.x browser flow.
 func (e *Emulator) handleConnections(w http.ResponseWriter, r *http.Request) {
-	allowCORS(w)
-	switch r.Method {
-	case http.MethodOptions:
-		preflight(w)
-		return
-	case http.MethodPost:
-	default:
-		w.Header().Set("Allow", "POST, OPTIONS")
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteConnections) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, userID, ok := e.userConnectionsRoute(w, r, http.MethodPost)
 	if !ok {
-		return
-	}
-	userID := r.PathValue("userID")
-	if !mayActFor(c, userID) {
-		writeError(w, errForbidden())
 		return
 	}
 	if e.strictUserID && !e.hasUser(c.ApplicationID, userID) {
@@ -276,27 +293,8 @@ func validInstitutionID(s string) bool {
 
 // handleConnection is DELETE /users/{userID}/connections/{connectionID}.
 func (e *Emulator) handleConnection(w http.ResponseWriter, r *http.Request) {
-	allowCORS(w)
-	switch r.Method {
-	case http.MethodOptions:
-		preflight(w)
-		return
-	case http.MethodDelete:
-	default:
-		w.Header().Set("Allow", "DELETE, OPTIONS")
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteConnections) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, userID, ok := e.userConnectionsRoute(w, r, http.MethodDelete)
 	if !ok {
-		return
-	}
-	userID := r.PathValue("userID")
-	if !mayActFor(c, userID) {
-		writeError(w, errForbidden())
 		return
 	}
 	e.mu.Lock()
@@ -338,21 +336,7 @@ type jobRef struct {
 // handleJob is GET /jobs/{jobID}: SERVER_ACCESS of the job's application, or CLIENT_ACCESS for
 // the job's user (unbound under 2.x: the same application).
 func (e *Emulator) handleJob(w http.ResponseWriter, r *http.Request) {
-	allowCORS(w)
-	switch r.Method {
-	case http.MethodOptions:
-		preflight(w)
-		return
-	case http.MethodGet:
-	default:
-		w.Header().Set("Allow", "GET, OPTIONS")
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteJobs) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, ok := e.browserRoute(w, r, http.MethodGet, RouteJobs)
 	if !ok {
 		return
 	}

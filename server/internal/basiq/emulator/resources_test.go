@@ -384,6 +384,32 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestBrowserRouteWrongMethod checks each route a browser calls answers a method it does not
+// serve with 405, an Allow header naming its one method and OPTIONS, and CORS still set, so the
+// browser can read the error.
+func TestBrowserRouteWrongMethod(t *testing.T) {
+	tests := []struct {
+		name, method, path, allow string
+	}{
+		{"connections", http.MethodGet, "/users/u-1/connections", "POST, OPTIONS"},
+		{"connection", http.MethodPost, "/users/u-1/connections/c-1", "DELETE, OPTIONS"},
+		{"job", http.MethodDelete, "/jobs/j-1", "GET, OPTIONS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, emulator.Options{})
+			rec := f.do(t, req{method: tc.method, path: tc.path})
+			assertErr(t, rec, http.StatusMethodNotAllowed, "method-not-allowed", "")
+			if got := rec.Header().Get("Allow"); got != tc.allow {
+				t.Errorf("Allow = %q, want %q", got, tc.allow)
+			}
+			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "*" {
+				t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
+			}
+		})
+	}
+}
+
 func TestConsentStub(t *testing.T) {
 	finishHref := regexp.MustCompile(`<a id="finish" href="([^"]*)">Finish</a>`)
 	tests := []struct {
