@@ -377,3 +377,37 @@ func TestBasiqUserCreatedOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiredServerTokenIsRefreshedOnce: Basiq calls the cached SERVER_ACCESS token expired
+// (403 access-denied) although the BFF still trusts it: the token is dropped, a fresh one
+// minted, and the call retried once.
+func TestExpiredServerTokenIsRefreshedOnce(t *testing.T) {
+	each.Store(t, func(t *testing.T, newKV func(t *testing.T) kv.Store) {
+		fx := newFixture(t, newKV(t), "3.0", 1)
+		bffClock := clocktest.New(fx.clk.Now()) // the BFF's clock; fx.clk stays Basiq's
+		fx.opts.Now = bffClock.Now
+		s := fx.service(t)
+		ctx := context.Background()
+		u1, err := fx.users.CreateUser(ctx, "acme", "one@acme.test", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u2, err := fx.users.CreateUser(ctx, "acme", "two@acme.test", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.BasiqUser(ctx, fx.tenant, u1.ID, u1.Email); err != nil {
+			t.Fatal(err)
+		}
+		fx.clk.Advance(2 * time.Hour) // Basiq's clock: the cached server token has expired there
+		if _, err := s.BasiqUser(ctx, fx.tenant, u2.ID, u2.Email); err != nil {
+			t.Fatalf("with an expired server token: %v", err)
+		}
+		if n := fx.emu.Minted(fx.keys[0], "SERVER_ACCESS", ""); n != 2 {
+			t.Errorf("server tokens minted = %d, want 2 (the first, and one after Basiq refused it)", n)
+		}
+		if n := fx.emu.UsersCreated(); n != 2 {
+			t.Errorf("Basiq users created = %d, want 2", n)
+		}
+	})
+}
