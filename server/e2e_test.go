@@ -94,6 +94,10 @@ func TestClientTokenTwoTenants(t *testing.T) {
 		}
 	}
 
+	if tenants := alice.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"}); strings.Contains(string(tenants.body), "demo") {
+		t.Errorf("a configured deployment calls itself demo: %s", tenants.body)
+	}
+
 	// The counters moved.
 	scrape := newClient(t, r.admin).do("GET", "/metrics", "", nil)
 	for _, want := range []string{
@@ -430,6 +434,9 @@ func TestDemoMode(t *testing.T) {
 	}
 	if n := strings.Count(r.logs.String(), "scope=CLIENT_ACCESS"); n != 1 {
 		t.Errorf("CLIENT_ACCESS mints = %d, want 1", n)
+	}
+	if tenants := c.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"}); !strings.Contains(string(tenants.body), `"demo":true`) {
+		t.Errorf("demo mode is not announced to the SPA: %s", tenants.body)
 	}
 	page := c.do("GET", "/", "", nil)
 	if page.status != 200 || !strings.Contains(string(page.body), "<script type=\"module\"") {

@@ -49,6 +49,7 @@ async function boot() {
     notice = back;
     history.replaceState(history.state, '', `${location.pathname}${back.search}${location.hash}`);
   }
+  await loadTenants(); // also says whether this is demo mode
   await loadSession(false);
 }
 
@@ -79,6 +80,7 @@ async function loadTenants() {
   try {
     const body = await bff.get('/auth/tenants');
     tenants = Array.isArray(body?.tenants) ? body.tenants : [];
+    show('demo-banner', body?.demo === true);
   } catch {
     // Without the list the tenant is left out of the login, and the BFF uses its only tenant.
     return;

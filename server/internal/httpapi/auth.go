@@ -65,17 +65,20 @@ func sessionOf(c echo.Context) (*sessions.Session, session.Data, *tenant.Tenant)
 	return c.Get(ctxSession).(*sessions.Session), c.Get(ctxData).(session.Data), c.Get(ctxTenant).(*tenant.Tenant)
 }
 
-func handleTenants(tenants *tenant.Registry) echo.HandlerFunc {
+// handleTenants lists the tenants for the login picker; in demo mode it says so, and the SPA
+// shows a banner.
+func handleTenants(tenants *tenant.Registry, demo bool) echo.HandlerFunc {
 	type item struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
 	type response struct {
 		Tenants []item `json:"tenants"`
+		Demo    bool   `json:"demo,omitempty"`
 	}
 	return func(c echo.Context) error {
 		list := tenants.Load().List()
-		resp := response{Tenants: make([]item, 0, len(list))}
+		resp := response{Tenants: make([]item, 0, len(list)), Demo: demo}
 		for _, t := range list {
 			resp.Tenants = append(resp.Tenants, item{ID: t.ID, Name: t.Name})
 		}
