@@ -75,7 +75,9 @@ func VerifyPassword(hash, pw string) (bool, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &p.threads); err != nil {
 		return false, errors.New("verify password: bad parameters")
 	}
-	if p.memory < 8 || p.memory > 1<<22 || p.time < 1 || p.time > 16 || p.threads < 1 {
+	// Stored hashes come from our database, but a damaged one must not make a login allocate
+	// gigabytes: at most 256 MiB and 16 passes.
+	if p.memory < 8 || p.memory > 1<<18 || p.time < 1 || p.time > 16 || p.threads < 1 {
 		return false, errors.New("verify password: parameters out of range")
 	}
 	b64 := base64.RawStdEncoding
