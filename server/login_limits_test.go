@@ -16,16 +16,6 @@ func loginExtra(perAccount, perIP int, more string) string {
 	return fmt.Sprintf("login:\n  max_attempts_per_account: %d\n  max_attempts_per_ip: %d\n%s", perAccount, perIP, more)
 }
 
-// loginWith logs in through c with extra request headers, returning the exchange.
-func loginWith(c *client, tenant, email, password string, header map[string]string) response {
-	c.t.Helper()
-	h := map[string]string{"X-CSRF": "1", "Content-Type": "application/json"}
-	for k, v := range header {
-		h[k] = v
-	}
-	return c.do("POST", "/auth/login", loginBody(tenant, email, password), h)
-}
-
 // rawLoginWith sends a login whose extra header names are written exactly as given (Go's
 // client would canonicalise X_Forwarded_For's spelling, and the spelling is the point).
 func rawLoginWith(t *testing.T, base, tenant, email, password string, header map[string]string) response {

@@ -20,10 +20,11 @@ import (
 
 // echo context keys set by requireSession.
 const (
-	ctxSession = "bff.session"
-	ctxData    = "bff.data"
-	ctxTenant  = "bff.tenant"
-	ctxUser    = "bff.user" // the user's log pseudonym
+	ctxSession     = "bff.session"
+	ctxData        = "bff.data"
+	ctxTenant      = "bff.tenant"
+	ctxUser        = "bff.user"         // the user's log pseudonym
+	ctxSessionHash = "bff.session_hash" // session.HashID of the session id
 )
 
 // requireSession loads the request's session: 401 unauthenticated without one, 503
@@ -37,9 +38,9 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			if err != nil {
 				return err
 			}
-			user := tokens.HashUser(d.Tenant, d.UserID)
+			user, sessHash := tokens.HashUser(d.Tenant, d.UserID), session.HashID(sess.ID)
 			if ri := infoFrom(r.Context()); ri != nil {
-				ri.session, ri.tenant, ri.user = session.HashID(sess.ID), d.Tenant, user
+				ri.session, ri.tenant, ri.user = sessHash, d.Tenant, user
 			}
 			t, ok := tenants.Load().Get(d.Tenant)
 			if !ok {
@@ -56,6 +57,7 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			c.Set(ctxData, d)
 			c.Set(ctxTenant, t)
 			c.Set(ctxUser, user)
+			c.Set(ctxSessionHash, sessHash)
 			return next(c)
 		}
 	}

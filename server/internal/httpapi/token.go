@@ -21,7 +21,7 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store, limite
 	}
 	return func(c echo.Context) error {
 		sess, d, t := sessionOf(c)
-		if ok, wait := limiter.Allow(session.HashID(sess.ID)); !ok {
+		if ok, wait := limiter.Allow(c.Get(ctxSessionHash).(string)); !ok {
 			return apperr.Retry(apperr.RateLimited, nil, "", wait)
 		}
 		tok, err := clientToken(c, tokens, store, sess, d, t)

@@ -16,6 +16,17 @@ var errNonPositiveTTL = errors.New("kv: ttl must be positive")
 // errNonPositiveDelta is a caller bug, like errNonPositiveTTL: not an unavailable store.
 var errNonPositiveDelta = errors.New("kv: increment must be at least 1")
 
+// checkIncr validates IncrBy's arguments, the same for every adapter.
+func checkIncr(delta int64, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errNonPositiveTTL
+	}
+	if delta < 1 {
+		return errNonPositiveDelta
+	}
+	return nil
+}
+
 // errWrongType mirrors Redis's WRONGTYPE and "not an integer" replies in the memory adapter.
 var errWrongType = errors.New("kv: operation against a key holding the wrong kind of value")
 

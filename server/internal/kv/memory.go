@@ -259,11 +259,8 @@ func (m *Memory) Incr(ctx context.Context, key string, ttl time.Duration) (int64
 
 // IncrBy implements Store.
 func (m *Memory) IncrBy(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, time.Duration, error) {
-	if ttl <= 0 {
-		return 0, 0, errNonPositiveTTL
-	}
-	if delta < 1 {
-		return 0, 0, errNonPositiveDelta
+	if err := checkIncr(delta, ttl); err != nil {
+		return 0, 0, err
 	}
 	if err := m.begin(ctx, "memory incr"); err != nil {
 		return 0, 0, err

@@ -536,11 +536,8 @@ func (r *Redis) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 
 // IncrBy implements Store.
 func (r *Redis) IncrBy(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, time.Duration, error) {
-	if ttl <= 0 {
-		return 0, 0, errNonPositiveTTL
-	}
-	if delta < 1 {
-		return 0, 0, errNonPositiveDelta
+	if err := checkIncr(delta, ttl); err != nil {
+		return 0, 0, err
 	}
 	res, err := r.incr.Run(ctx, r.client, []string{r.key(key)}, ms(roundTTL(ttl)), delta).Int64Slice()
 	if err != nil {
