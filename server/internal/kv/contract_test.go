@@ -30,6 +30,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SetTTL", testSetTTL},
 		{"SetNX", testSetNX},
 		{"SetNXRace", testSetNXRace},
+		{"SetXX", testSetXX},
 		{"GetDel", testGetDel},
 		{"GetDelRace", testGetDelRace},
 		{"Delete", testDelete},
@@ -214,6 +215,33 @@ func testSetTTL(t *testing.T, s Store) {
 	mustMissing(t, s, "short")
 	mustGet(t, s, "forever", []byte("v"))
 	mustGet(t, s, "replaced", []byte("w"))
+}
+
+func testSetXX(t *testing.T, s Store) {
+	ctx := t.Context()
+	ok, err := s.SetXX(ctx, "sess", []byte("a"), time.Minute)
+	mustNoErr(t, err)
+	if ok {
+		t.Fatal("SetXX created a missing key")
+	}
+	mustMissing(t, s, "sess")
+	mustNoErr(t, s.Set(ctx, "sess", []byte("a"), time.Minute))
+	ok, err = s.SetXX(ctx, "sess", []byte("b"), 300*time.Millisecond)
+	mustNoErr(t, err)
+	if !ok {
+		t.Fatal("SetXX did not replace an existing key")
+	}
+	mustGet(t, s, "sess", []byte("b"))
+	time.Sleep(450 * time.Millisecond) // the new TTL applies
+	mustMissing(t, s, "sess")
+	mustNoErr(t, s.Set(ctx, "sess", []byte("c"), time.Minute))
+	mustNoErr(t, s.Delete(ctx, "sess"))
+	ok, err = s.SetXX(ctx, "sess", []byte("d"), time.Minute)
+	mustNoErr(t, err)
+	if ok {
+		t.Fatal("SetXX recreated a deleted key")
+	}
+	mustMissing(t, s, "sess")
 }
 
 func testSetNX(t *testing.T, s Store) {
@@ -457,6 +485,7 @@ func testInvalidTTL(t *testing.T, s Store) {
 	}{
 		{"SetNX zero", func() error { _, err := s.SetNX(ctx, "k", []byte("v"), 0); return err }},
 		{"SetNX negative", func() error { _, err := s.SetNX(ctx, "k", []byte("v"), -time.Second); return err }},
+		{"SetXX zero", func() error { _, err := s.SetXX(ctx, "k", []byte("v"), 0); return err }},
 		{"Incr zero", func() error { _, _, err := s.Incr(ctx, "k", 0); return err }},
 		{"CompareAndExpire zero", func() error { _, err := s.CompareAndExpire(ctx, "k", []byte("v"), 0); return err }},
 	}

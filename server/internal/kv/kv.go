@@ -23,7 +23,7 @@ var ErrUnavailable = errors.New("kv: store unavailable")
 // Store is the port. Every method takes a context and returns quickly: the Redis adapter has
 // timeouts of a few hundred milliseconds so a sick Redis never holds a request for long.
 // Errors other than ErrNotFound wrap ErrUnavailable. TTLs are rounded to milliseconds; a TTL
-// <= 0 means "no expiry" for Set and is invalid for SetNX and Incr.
+// <= 0 means "no expiry" for Set and is invalid for SetNX, SetXX and Incr.
 type Store interface {
 	// Get returns the value of key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
@@ -31,6 +31,9 @@ type Store interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// SetNX stores value only if key does not exist, and reports whether it did.
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// SetXX replaces the value of key only if key exists, with the given TTL (> 0), and
+	// reports whether it did. A write-back never recreates a key another caller deleted.
+	SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	// GetDel returns the value of key and deletes it atomically, or ErrNotFound.
 	GetDel(ctx context.Context, key string) ([]byte, error)
 	// Delete removes the keys; missing keys are not an error.

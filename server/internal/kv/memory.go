@@ -196,6 +196,22 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 	return true, nil
 }
 
+// SetXX implements Store.
+func (m *Memory) SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, errNonPositiveTTL
+	}
+	if err := m.begin(ctx, "memory setxx"); err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	if m.live(key) == nil {
+		return false, nil
+	}
+	m.items[key] = &memItem{val: clone(value), exp: m.expiry(ttl)}
+	return true, nil
+}
+
 // GetDel implements Store.
 func (m *Memory) GetDel(ctx context.Context, key string) ([]byte, error) {
 	if err := m.begin(ctx, "memory getdel"); err != nil {

@@ -39,6 +39,12 @@ func (o observed) SetNX(ctx context.Context, key string, value []byte, ttl time.
 	return ok, err
 }
 
+func (o observed) SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ok, err := o.s.SetXX(ctx, key, value, ttl)
+	o.note("setxx", err)
+	return ok, err
+}
+
 func (o observed) GetDel(ctx context.Context, key string) ([]byte, error) {
 	v, err := o.s.GetDel(ctx, key)
 	o.note("getdel", err)

@@ -472,6 +472,21 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	return ok, nil
 }
 
+// SetXX implements Store.
+func (r *Redis) SetXX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, errNonPositiveTTL
+	}
+	ok, err := r.client.SetXX(ctx, r.key(key), value, roundTTL(ttl)).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, unavailable("redis setxx", err)
+	}
+	return ok, nil
+}
+
 // GetDel implements Store. It needs Redis 6.2 or later (GETDEL).
 func (r *Redis) GetDel(ctx context.Context, key string) ([]byte, error) {
 	v, err := r.client.GetDel(ctx, r.key(key)).Bytes()
