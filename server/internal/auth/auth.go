@@ -111,6 +111,23 @@ func (s *Service) Login(ctx context.Context, tenantID, email, password string, i
 	return u, nil
 }
 
+// StillValid re-reads u and returns apperr.InvalidCredentials when the user has since been
+// disabled, removed or given a new password; apperr.StoreUnavailable when the database fails.
+// A login calls it once its session is stored and indexed: a `users disable` or `users passwd`
+// that ran meanwhile is then either seen here or ends the new session itself.
+func (s *Service) StillValid(ctx context.Context, u *store.User) error {
+	now, err := s.users.UserByEmail(ctx, u.TenantID, u.Email)
+	switch {
+	case errors.Is(err, apperr.NotFound):
+		return apperr.New(apperr.InvalidCredentials, "")
+	case err != nil:
+		return err
+	case now.ID != u.ID || now.Disabled() || now.PasswordHash != u.PasswordHash:
+		return apperr.New(apperr.InvalidCredentials, "")
+	}
+	return nil
+}
+
 // hashHex keeps raw emails out of kv keys (and so out of Redis MONITOR output and key dumps).
 func hashHex(s string) string {
 	h := sha256.Sum256([]byte(s))

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -127,7 +128,8 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 			return err
 		}
 		d := session.Data{UserID: u.ID, Tenant: t.ID, Email: u.Email, BasiqUserID: u.BasiqUserID}
-		if err := store.Begin(c.Response(), c.Request(), d); err != nil {
+		still := func(ctx context.Context) error { return svc.StillValid(ctx, u) }
+		if err := store.BeginChecked(c.Response(), c.Request(), d, still); err != nil {
 			return err
 		}
 		m.Session("created", 1)

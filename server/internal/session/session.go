@@ -1,7 +1,8 @@
 // Package session keeps end-user login sessions server-side in the kv store, behind a
 // gorilla/sessions Store: the cookie holds only the signed session id (256 random bits); the
-// record (user, tenant, times) lives in kv. It is the only importer of gorilla/sessions and
-// adds typed accessors, idle and absolute timeouts and "end every session of this user".
+// record (user, tenant, times) lives in kv, sealed with a key derived from the session keys
+// and bound to its id. It is the only importer of gorilla/sessions and adds typed accessors,
+// idle and absolute timeouts and "end every session of this user".
 package session
 
 import (
@@ -28,6 +29,7 @@ import (
 // Options configure the store.
 type Options struct {
 	// Keys sign the cookie: the first signs, all verify, so keys rotate by prepending.
+	// They also seal the records in kv: the first seals, all open.
 	Keys            [][]byte
 	Secure          bool
 	IdleTimeout     time.Duration
@@ -73,6 +75,7 @@ const valData = "data"
 type Store struct {
 	kv     kv.Store
 	codecs []securecookie.Codec
+	sealer *sealer
 	opts   Options
 	name   string
 	now    func() time.Time
@@ -92,6 +95,10 @@ func NewStore(store kv.Store, o Options) (*Store, error) {
 		cookies: newTTLCache[string](o.CacheTTL, 100_000)}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	var err error
+	if s.sealer, err = newSealer(o.Keys); err != nil {
+		return nil, err
 	}
 	for _, k := range o.Keys {
 		c := securecookie.New(k, nil)
@@ -174,9 +181,13 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		}
 		sess.ID = id
 	}
-	if err := s.write(r.Context(), sess.ID, d); err != nil {
+	if err := s.write(r.Context(), sess.ID, d, sess.IsNew); err != nil {
 		return err
 	}
+	return s.setCookie(w, sess)
+}
+
+func (s *Store) setCookie(w http.ResponseWriter, sess *sessions.Session) error {
 	enc, err := securecookie.EncodeMulti(sess.Name(), []byte(sess.ID), s.codecs...)
 	if err != nil {
 		return fmt.Errorf("session: encode cookie: %w", err)
@@ -216,8 +227,14 @@ func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
 	if err != nil {
 		return Data{}, false, fmt.Errorf("session: load: %w", err)
 	}
+	// A record that does not open under this id (edited, copied from another session's key,
+	// or sealed with a key no longer configured) is no session at all.
+	plain, ok := s.sealer.open(id, b)
+	if !ok {
+		return Data{}, false, nil
+	}
 	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := json.Unmarshal(plain, &rec); err != nil {
 		return Data{}, false, nil
 	}
 	d := Data{UserID: rec.UserID, Tenant: rec.Tenant, Email: rec.Email, BasiqUserID: rec.BasiqUserID,
@@ -236,9 +253,14 @@ func (s *Store) timedOut(d Data, now time.Time) bool {
 	return now.Sub(d.Seen) >= s.opts.IdleTimeout || now.Sub(d.Created) >= s.opts.AbsoluteTimeout
 }
 
+// errGone says a write-back found its session already ended.
+var errGone = errors.New("session: ended while the request ran")
+
 // write stores the record with a TTL that ends it at whichever timeout comes first, so kv
-// forgets abandoned sessions by itself.
-func (s *Store) write(ctx context.Context, id string, d Data) error {
+// forgets abandoned sessions by itself. Only create may make a new record: every other write
+// replaces an existing one (SET XX), so a request still in flight when its session is ended
+// (logout, users disable) cannot write it back to life; it gets errGone instead.
+func (s *Store) write(ctx context.Context, id string, d Data, create bool) error {
 	ttl := min(d.Seen.Add(s.opts.IdleTimeout).Sub(s.now()), d.Created.Add(s.opts.AbsoluteTimeout).Sub(s.now()))
 	if ttl <= 0 {
 		return errors.New("session: write of a session that has already timed out")
@@ -248,8 +270,19 @@ func (s *Store) write(ctx context.Context, id string, d Data) error {
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
 	}
-	if err := s.kv.Set(ctx, sessKey(id), b, ttl); err != nil {
+	sealed, err := s.sealer.seal(id, b)
+	if err != nil {
+		return err
+	}
+	if create {
+		if err := s.kv.Set(ctx, sessKey(id), sealed, ttl); err != nil {
+			return fmt.Errorf("session: save: %w", err)
+		}
+	} else if ok, err := s.kv.SetXX(ctx, sessKey(id), sealed, ttl); err != nil {
 		return fmt.Errorf("session: save: %w", err)
+	} else if !ok {
+		s.cache.drop(id, s.now())
+		return errGone
 	}
 	s.cache.put(id, d, s.now())
 	// The per-user index lives as long as the longest session could.
@@ -260,7 +293,7 @@ func (s *Store) write(ctx context.Context, id string, d Data) error {
 }
 
 func (s *Store) delete(ctx context.Context, id string, d Data) error {
-	s.cache.drop(id)
+	s.cache.drop(id, s.now())
 	if err := s.kv.Delete(ctx, sessKey(id)); err != nil {
 		return fmt.Errorf("session: delete: %w", err)
 	}
@@ -308,6 +341,15 @@ func (s *Store) Current(r *http.Request) (*sessions.Session, Data, error) {
 // Begin starts a new session for d's user and sets its cookie. Any session the request came
 // with is ended first, so an id planted before login is never promoted.
 func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
+	return s.BeginChecked(w, r, d, nil)
+}
+
+// BeginChecked is Begin, then still (when not nil) confirms that the user may still log in
+// now that the session is indexed under the user. A user disabled or given a new password
+// while the login ran is then either seen by still, or has the new session ended by
+// EndUser: the session is written and indexed before still reads. If still fails, the new
+// session is deleted, its cookie is not set and still's error is returned.
+func (s *Store) BeginChecked(w http.ResponseWriter, r *http.Request, d Data, still func(context.Context) error) error {
 	if old, err := s.New(r, s.name); err != nil {
 		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	} else if !old.IsNew {
@@ -321,10 +363,55 @@ func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
 	sess.Options = s.cookieOptions()
 	sess.IsNew = true
 	sess.Values[valData] = d
-	if err := s.Save(r, w, sess); err != nil {
+	id, err := newID()
+	if err != nil {
+		return err
+	}
+	sess.ID = id
+	if err := s.write(r.Context(), id, d, true); err != nil {
 		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
-	return nil
+	if still != nil {
+		if err := still(r.Context()); err != nil {
+			if derr := s.delete(r.Context(), id, d); derr != nil {
+				return apperr.Retry(apperr.StoreUnavailable, derr, "", time.Second)
+			}
+			return err
+		}
+	}
+	s.pruneUser(r.Context(), d.Tenant, d.UserID, id)
+	return s.setCookie(w, sess)
+}
+
+// pruneMax bounds the ids one login checks, so a user with very many sessions does not make
+// a login slow.
+const pruneMax = 32
+
+// pruneUser removes from the user's index the ids of sessions that have ended by timing out
+// (kv expired them, but the set kept their ids). Best effort: it runs at login, where the
+// index is written anyway, and a failure only leaves the ids for the next login.
+func (s *Store) pruneUser(ctx context.Context, tenant string, userID int64, keep string) {
+	ids, err := s.kv.SMembers(ctx, userKey(tenant, userID))
+	if err != nil {
+		return
+	}
+	var gone []string
+	for i, id := range ids {
+		if i >= pruneMax {
+			break
+		}
+		if id == keep {
+			continue
+		}
+		if _, err := s.kv.Get(ctx, sessKey(id)); errors.Is(err, kv.ErrNotFound) {
+			gone = append(gone, id)
+		} else if err != nil {
+			return
+		}
+	}
+	if len(gone) > 0 {
+		_ = s.kv.SRem(ctx, userKey(tenant, userID), gone...)
+	}
 }
 
 // End deletes the session and expires its cookie.
@@ -345,7 +432,17 @@ func (s *Store) Touch(ctx context.Context, sess *sessions.Session) error {
 	}
 	d.Seen = now
 	sess.Values[valData] = d
-	if err := s.write(ctx, sess.ID, d); err != nil {
+	return s.writeBack(ctx, sess.ID, d)
+}
+
+// writeBack replaces an existing record: apperr.Unauthenticated when the session ended
+// meanwhile, apperr.StoreUnavailable when kv fails.
+func (s *Store) writeBack(ctx context.Context, id string, d Data) error {
+	err := s.write(ctx, id, d, false)
+	switch {
+	case errors.Is(err, errGone):
+		return apperr.Wrap(apperr.Unauthenticated, err, "")
+	case err != nil:
 		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	return nil
@@ -357,10 +454,7 @@ func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id s
 	d := dataOf(sess)
 	d.BasiqUserID = id
 	sess.Values[valData] = d
-	if err := s.write(ctx, sess.ID, d); err != nil {
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
-	}
-	return nil
+	return s.writeBack(ctx, sess.ID, d)
 }
 
 // EndUser deletes every session of the user, on every replica: used when the user is disabled,
@@ -379,7 +473,7 @@ func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, 
 		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
 	for _, id := range ids {
-		s.cache.drop(id)
+		s.cache.drop(id, s.now())
 		s.announceEnded(ctx, id)
 	}
 	return len(ids), nil
@@ -405,7 +499,7 @@ func (s *Store) Watch(ctx context.Context) {
 		ch, err := s.kv.Subscribe(ctx, endedChannel)
 		if err == nil {
 			for id := range ch {
-				s.cache.drop(string(id))
+				s.cache.drop(string(id), s.now())
 			}
 		}
 		s.cache.clear()
@@ -419,11 +513,16 @@ func (s *Store) Watch(ctx context.Context) {
 // ttlCache is an in-process copy with a short life: session records by id, and verified
 // cookie values by their text, so the token hot path needs neither a kv round trip nor an
 // HMAC check. It is bounded; when full, arbitrary entries are evicted.
+//
+// A dropped key is remembered for one TTL, and a put of it within that time is ignored: a
+// request that read or wrote the record just before the session ended must not install a
+// copy after the "ended" message has been handled.
 type ttlCache[V any] struct {
-	mu  sync.RWMutex
-	m   map[string]cached[V]
-	ttl time.Duration
-	max int
+	mu      sync.RWMutex
+	m       map[string]cached[V]
+	dropped map[string]time.Time
+	ttl     time.Duration
+	max     int
 }
 
 type cached[V any] struct {
@@ -432,7 +531,7 @@ type cached[V any] struct {
 }
 
 func newTTLCache[V any](ttl time.Duration, max int) *ttlCache[V] {
-	return &ttlCache[V]{m: make(map[string]cached[V]), ttl: ttl, max: max}
+	return &ttlCache[V]{m: make(map[string]cached[V]), dropped: make(map[string]time.Time), ttl: ttl, max: max}
 }
 
 func (c *ttlCache[V]) get(k string, now time.Time) (V, bool) {
@@ -455,6 +554,12 @@ func (c *ttlCache[V]) put(k string, v V, now time.Time) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if at, ok := c.dropped[k]; ok {
+		if now.Sub(at) < c.ttl {
+			return
+		}
+		delete(c.dropped, k)
+	}
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
 		for old := range c.m {
 			delete(c.m, old)
@@ -466,10 +571,24 @@ func (c *ttlCache[V]) put(k string, v V, now time.Time) {
 	c.m[k] = cached[V]{v: v, at: now}
 }
 
-func (c *ttlCache[V]) drop(k string) {
+func (c *ttlCache[V]) drop(k string, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.m, k)
-	c.mu.Unlock()
+	if len(c.dropped) >= c.max {
+		for old, at := range c.dropped {
+			if now.Sub(at) >= c.ttl {
+				delete(c.dropped, old)
+			}
+		}
+		if len(c.dropped) >= c.max {
+			clear(c.dropped) // a flood of ends; the copies themselves were dropped
+		}
+	}
+	c.dropped[k] = now
 }
 
 func (c *ttlCache[V]) clear() {

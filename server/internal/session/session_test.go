@@ -93,10 +93,18 @@ func storedSeen(t *testing.T, store kv.Store, id string) (int64, bool) {
 	if err != nil {
 		t.Fatalf("kv get: %v", err)
 	}
+	sl, err := newSealer([][]byte{keyA, keyB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, ok := sl.open(id, b)
+	if !ok {
+		t.Fatalf("the record of %s does not open", id)
+	}
 	var rec struct {
 		Seen int64 `json:"st"`
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := json.Unmarshal(plain, &rec); err != nil {
 		t.Fatalf("decode record: %v", err)
 	}
 	return rec.Seen, true
