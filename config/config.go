@@ -68,8 +68,11 @@ type CORS struct {
 
 // Login limits password guessing.
 type Login struct {
-	MaxAttemptsPerAccount int      `yaml:"max_attempts_per_account"` // default 5
-	MaxAttemptsPerIP      int      `yaml:"max_attempts_per_ip"`      // default 50
+	MaxAttemptsPerAccount int      `yaml:"max_attempts_per_account"` // default 5, from clients without a device cookie
+	MaxAttemptsPerDevice  int      `yaml:"max_attempts_per_device"`  // default 5, per device cookie
+	MaxAttemptsPerIP      int      `yaml:"max_attempts_per_ip"`      // default 50, per IPv4 address or IPv6 /64
+	MaxFailuresGlobal     int      `yaml:"max_failures_global"`      // default 1000, fleet-wide
+	MaxConcurrentHashes   int      `yaml:"max_concurrent_hashes"`    // default 0: the number of CPUs
 	Window                Duration `yaml:"window"`                   // default 15m
 }
 

@@ -128,7 +128,9 @@ func defaults() Config {
 		},
 		Login: Login{
 			MaxAttemptsPerAccount: 5,
+			MaxAttemptsPerDevice:  5,
 			MaxAttemptsPerIP:      50,
+			MaxFailuresGlobal:     1000,
 			Window:                Duration(15 * time.Minute),
 		},
 		ClientToken: ClientToken{

@@ -337,8 +337,17 @@ func (c *Config) checkLogin(p *problems) {
 	if c.Login.MaxAttemptsPerAccount <= 0 {
 		p.add("login.max_attempts_per_account", "must be positive")
 	}
+	if c.Login.MaxAttemptsPerDevice <= 0 {
+		p.add("login.max_attempts_per_device", "must be positive")
+	}
 	if c.Login.MaxAttemptsPerIP <= 0 {
 		p.add("login.max_attempts_per_ip", "must be positive")
+	}
+	if c.Login.MaxFailuresGlobal <= 0 {
+		p.add("login.max_failures_global", "must be positive")
+	}
+	if c.Login.MaxConcurrentHashes < 0 || c.Login.MaxConcurrentHashes > 64 {
+		p.add("login.max_concurrent_hashes", "must be between 0 (the number of CPUs) and 64: each hash holds 19 MiB")
 	}
 	if c.Login.Window <= 0 {
 		p.add("login.window", "must be positive")

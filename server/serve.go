@@ -216,9 +216,15 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	}); err != nil {
 		return nil, err
 	}
+	lg := cfg.Login
+	deviceKeys := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		deviceKeys = append(deviceKeys, deriveKey(k, "bff device cookie v1"))
+	}
 	if a.auth, err = auth.New(a.db, a.kv, auth.Limits{
-		PerAccount: cfg.Login.MaxAttemptsPerAccount, PerIP: cfg.Login.MaxAttemptsPerIP, Window: cfg.Login.Window.D(),
-	}); err != nil {
+		PerAccount: lg.MaxAttemptsPerAccount, PerDevice: lg.MaxAttemptsPerDevice, PerIP: lg.MaxAttemptsPerIP,
+		GlobalFailures: lg.MaxFailuresGlobal, Concurrent: lg.MaxConcurrentHashes, Window: lg.Window.D(),
+	}, auth.Keys{Hash: deriveKey(cacheKey, "bff personal data in kv keys v1"), Device: deviceKeys}); err != nil {
 		return nil, err
 	}
 	ct := cfg.ClientToken

@@ -36,6 +36,7 @@ var (
 	UpstreamRejected    = &Kind{http.StatusBadGateway, "upstream_rejected", "Basiq rejected the request."}
 	UpstreamUnavailable = &Kind{http.StatusServiceUnavailable, "upstream_unavailable", "Basiq is unavailable. Try again shortly."}
 	StoreUnavailable    = &Kind{http.StatusServiceUnavailable, "store_unavailable", "The service is temporarily unavailable. Try again shortly."}
+	Busy                = &Kind{http.StatusServiceUnavailable, "busy", "The service is busy. Try again shortly."}
 	Internal            = &Kind{http.StatusInternalServerError, "internal_error", "Something went wrong on our side."}
 )
 

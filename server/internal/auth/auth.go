@@ -4,11 +4,13 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -23,11 +25,32 @@ type Users interface {
 	UserByEmail(ctx context.Context, tenantID, email string) (*store.User, error)
 }
 
-// Limits bound failed guesses per account and per client IP within a fixed window.
+// Limits bound login attempts within a fixed window, and the argon2 work done at once.
 type Limits struct {
+	// PerAccount bounds attempts on one account from clients without a device cookie for it.
 	PerAccount int
-	PerIP      int
-	Window     time.Duration
+	// PerDevice bounds attempts from one device cookie (a browser where the account logged in
+	// before); it is counted apart from PerAccount, so strangers cannot lock that browser out.
+	PerDevice int
+	// PerIP bounds failed attempts per client address (per /64 for IPv6).
+	PerIP int
+	// GlobalFailures bounds failed logins across the fleet; past it, only clients with a
+	// device cookie for the account may try.
+	GlobalFailures int
+	Window         time.Duration
+	// Concurrent bounds the password hashes computed at once (each takes 19 MiB and a CPU
+	// for tens of milliseconds); <= 0: runtime.GOMAXPROCS(0). Past it a login is refused with
+	// apperr.Busy at once rather than queued.
+	Concurrent int
+}
+
+// Keys are the secrets login keeps apart from everything else.
+type Keys struct {
+	// Hash keys the hashes of emails and addresses in kv keys, so a dump of the keys cannot be
+	// reversed by guessing.
+	Hash []byte
+	// Device sign device cookies: the first signs, all verify (rotate by prepending).
+	Device [][]byte
 }
 
 // Service checks credentials.
@@ -35,80 +58,178 @@ type Service struct {
 	users Users
 	kv    kv.Store
 	lim   Limits
+	keys  Keys
+	// slots holds one token per password hash that may run now.
+	slots chan struct{}
 	// dummy is verified against for unknown users, so a login for a missing account costs the
 	// same argon2 work as one for a real account and timing does not reveal who exists.
 	dummy string
+	now   func() time.Time
 }
 
-// New returns a login service.
-func New(users Users, store kv.Store, lim Limits) (*Service, error) {
+// New returns a login service. It fails without a hash key or a device key.
+func New(users Users, store kv.Store, lim Limits, keys Keys) (*Service, error) {
+	if len(keys.Hash) == 0 || len(keys.Device) == 0 {
+		return nil, errors.New("auth: a hash key and at least one device key are required")
+	}
 	dummy, err := HashPassword("dummy password for timing equalisation")
 	if err != nil {
 		return nil, err
 	}
-	return &Service{users: users, kv: store, lim: lim, dummy: dummy}, nil
+	if lim.Concurrent <= 0 {
+		lim.Concurrent = runtime.GOMAXPROCS(0)
+	}
+	return &Service{users: users, kv: store, lim: lim, keys: keys, dummy: dummy, now: time.Now,
+		slots: make(chan struct{}, lim.Concurrent)}, nil
 }
 
-// Login returns the user whose tenant, email and password match. It returns
-// apperr.InvalidCredentials for an unknown user, a wrong password and a disabled account alike;
-// apperr.TooManyAttempts (with a retry delay) once the account or the client IP has used up
-// its attempts; apperr.StoreUnavailable when the database or kv store fails.
+// Attempt is one login try.
+type Attempt struct {
+	Tenant, Email, Password string
+	IP                      netip.Addr
+	// Device is the device cookie the client sent ("" for none).
+	Device string
+}
+
+// Login returns the user whose tenant, email and password match, and a fresh device cookie
+// value for the client. It returns apperr.InvalidCredentials for an unknown user, a wrong
+// password and a disabled account alike; apperr.TooManyAttempts (with a retry delay) once the
+// account, the device, the client address or the fleet has used up its attempts; apperr.Busy
+// when the password hashes that may run at once are all running; apperr.StoreUnavailable when
+// the database or kv store fails.
 //
 // Every attempt is counted before the password is checked, so parallel guesses cannot slip
-// past a limit. Per account, a success forgives the account's count. Per address, successes are
-// counted apart and subtracted, so many people behind one address (an office NAT) can all log
-// in, while failures from it are capped; a success does not forgive earlier failures, so one
-// valid account cannot launder guesses against others.
-func (s *Service) Login(ctx context.Context, tenantID, email, password string, ip netip.Addr) (*store.User, error) {
-	email = store.NormalizeEmail(email)
-	now := time.Now()
+// past a limit. An attempt is counted against the device when it carries a valid device
+// cookie for the account (OWASP's "device cookies"), and against the account otherwise: a
+// person's own browser keeps working while strangers guess. A success forgives the count it
+// was charged to. Per address, successes are counted apart and subtracted, so many people
+// behind one address (an office NAT) can all log in, while failures from it are capped; a
+// success does not forgive earlier failures, so one valid account cannot launder guesses
+// against others.
+func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, error) {
+	email := store.NormalizeEmail(a.Email)
+	now := s.now()
 	w := now.UnixNano() / int64(s.lim.Window)
-	windowLeft := time.Duration((w+1)*int64(s.lim.Window) - now.UnixNano())
+	windowLeft := max(time.Duration((w+1)*int64(s.lim.Window)-now.UnixNano()), time.Second)
 	suffix := ":" + strconv.FormatInt(w, 10)
-	acctKey := "rl:login:acct:" + tenantID + ":" + hashHex(email)
-	ipKey := "rl:login:ip:" + ip.Unmap().String() + suffix
-	ipOKKey := "rl:login:ipok:" + ip.Unmap().String() + suffix
+	account := s.keyed("acct", a.Tenant, email)
+	client := s.keyed("ip", clientPrefix(a.IP).String())
+	ipKey, ipOKKey := "rl:login:ip:"+client+suffix, "rl:login:ipok:"+client+suffix
+	failKey := "rl:login:fail" + suffix
 
 	started, _, err := s.kv.Incr(ctx, ipKey, 2*s.lim.Window)
 	if err != nil {
-		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
+		return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
 	}
-	var succeeded int64
-	if b, err := s.kv.Get(ctx, ipOKKey); err == nil {
-		succeeded, _ = strconv.ParseInt(string(b), 10, 64)
-	} else if !errors.Is(err, kv.ErrNotFound) {
-		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login successes: %w", err), "")
+	succeeded, err := s.count(ctx, ipOKKey)
+	if err != nil {
+		return nil, "", err
 	}
 	if started-succeeded > int64(s.lim.PerIP) {
-		return nil, apperr.Retry(apperr.TooManyAttempts, nil, "", max(windowLeft, time.Second))
-	}
-	n, ttl, err := s.kv.Incr(ctx, acctKey, s.lim.Window)
-	if err != nil {
-		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
-	}
-	if n > int64(s.lim.PerAccount) {
-		return nil, apperr.Retry(apperr.TooManyAttempts, nil, "", max(ttl, time.Second))
+		return nil, "", apperr.Retry(apperr.TooManyAttempts, nil, "", windowLeft)
 	}
 
-	u, err := s.users.UserByEmail(ctx, tenantID, email)
+	var chargeKey string
+	limit := s.lim.PerAccount
+	if nonce, ok := s.verifyDevice(a.Device, account, now); ok {
+		chargeKey, limit = "rl:login:dev:"+nonce, s.lim.PerDevice
+	} else {
+		failures, err := s.count(ctx, failKey)
+		if err != nil {
+			return nil, "", err
+		}
+		if failures >= int64(s.lim.GlobalFailures) {
+			return nil, "", apperr.Retry(apperr.TooManyAttempts, nil, "", windowLeft)
+		}
+		chargeKey = "rl:login:acct:" + a.Tenant + ":" + account
+	}
+	n, ttl, err := s.kv.Incr(ctx, chargeKey, s.lim.Window)
+	if err != nil {
+		return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
+	}
+	if n > int64(limit) {
+		return nil, "", apperr.Retry(apperr.TooManyAttempts, nil, "", max(ttl, time.Second))
+	}
+
+	u, err := s.users.UserByEmail(ctx, a.Tenant, email)
 	hash := s.dummy
 	switch {
 	case err == nil:
 		hash = u.PasswordHash
 	case !errors.Is(err, apperr.NotFound):
-		return nil, err
+		return nil, "", err
 	}
-	ok, verr := VerifyPassword(hash, password)
+	ok, verr := s.verify(hash, a.Password)
+	if errors.Is(verr, errBusy) {
+		return nil, "", apperr.Retry(apperr.Busy, verr, "", time.Second)
+	}
 	if err != nil || verr != nil || !ok || u.Disabled() {
-		return nil, apperr.New(apperr.InvalidCredentials, "")
+		if _, _, err := s.kv.Incr(ctx, failKey, 2*s.lim.Window); err != nil {
+			return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login failure: %w", err), "")
+		}
+		return nil, "", apperr.New(apperr.InvalidCredentials, "")
 	}
 	if _, _, err := s.kv.Incr(ctx, ipOKKey, 2*s.lim.Window); err != nil {
-		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return nil, "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	if err := s.kv.Delete(ctx, acctKey); err != nil {
-		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
+	if err := s.kv.Delete(ctx, chargeKey); err != nil {
+		return nil, "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	return u, nil
+	device, err := s.issueDevice(account, now)
+	if err != nil {
+		return nil, "", err
+	}
+	return u, device, nil
+}
+
+// errBusy says every password-hash slot was taken.
+var errBusy = errors.New("every password-hash slot is in use")
+
+// verify checks pw against hash in one of the bounded slots, or returns errBusy at once.
+func (s *Service) verify(hash, pw string) (bool, error) {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		return false, errBusy
+	}
+	defer func() { <-s.slots }()
+	return VerifyPassword(hash, pw)
+}
+
+// count reads a counter that may not exist yet.
+func (s *Service) count(ctx context.Context, key string) (int64, error) {
+	b, err := s.kv.Get(ctx, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login counter: %w", err), "")
+	}
+	n, _ := strconv.ParseInt(string(b), 10, 64)
+	return n, nil
+}
+
+// clientPrefix is the unit an address is counted in: the address for IPv4, its /64 for
+// IPv6, since one IPv6 subscriber is usually given a whole /64 (or more).
+func clientPrefix(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p
+	}
+	return netip.PrefixFrom(ip, ip.BitLen())
+}
+
+// keyed is a keyed hash of personal data (emails, addresses) for use in kv keys: without the
+// key, a dump of the keys cannot be reversed by hashing guesses.
+func (s *Service) keyed(kind string, parts ...string) string {
+	m := hmac.New(sha256.New, s.keys.Hash)
+	m.Write([]byte(kind))
+	for _, p := range parts {
+		m.Write([]byte{0})
+		m.Write([]byte(p))
+	}
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // StillValid re-reads u and returns apperr.InvalidCredentials when the user has since been
@@ -126,10 +247,4 @@ func (s *Service) StillValid(ctx context.Context, u *store.User) error {
 		return apperr.New(apperr.InvalidCredentials, "")
 	}
 	return nil
-}
-
-// hashHex keeps raw emails out of kv keys (and so out of Redis MONITOR output and key dumps).
-func hashHex(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:12])
 }

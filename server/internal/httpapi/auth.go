@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -97,7 +98,11 @@ type userJSON struct {
 	BasiqUserID string `json:"basiq_user_id"`
 }
 
-func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Registry, tokens *clienttoken.Service, m *metrics.Metrics) echo.HandlerFunc {
+// handleLogin checks credentials, starts a session and gives the browser a device cookie:
+// proof that this browser logged in to the account before, which keeps it out of the lockout
+// strangers' failed guesses cause.
+func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Registry, tokens *clienttoken.Service, m *metrics.Metrics, secure bool) echo.HandlerFunc {
+	deviceCookie := deviceCookieName(secure)
 	type request struct {
 		Tenant   string `json:"tenant"`
 		Email    string `json:"email"`
@@ -123,7 +128,11 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 			return apperr.New(apperr.Invalid, "Unknown tenant.")
 		}
 		ip, _ := netip.ParseAddr(c.RealIP())
-		u, err := svc.Login(c.Request().Context(), t.ID, req.Email, req.Password, ip)
+		a := auth.Attempt{Tenant: t.ID, Email: req.Email, Password: req.Password, IP: ip}
+		if ck, err := c.Cookie(deviceCookie); err == nil {
+			a.Device = ck.Value
+		}
+		u, device, err := svc.Login(c.Request().Context(), a)
 		if err != nil {
 			return err
 		}
@@ -132,6 +141,8 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 		if err := store.BeginChecked(c.Response(), c.Request(), d, still); err != nil {
 			return err
 		}
+		c.SetCookie(&http.Cookie{Name: deviceCookie, Value: device, Path: "/", MaxAge: int(auth.DeviceLifetime / time.Second),
+			Secure: secure, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		m.Session("created", 1)
 		if ri := infoFrom(c.Request().Context()); ri != nil {
 			ri.tenant, ri.user = t.ID, tokens.HashUser(t.ID, u.ID)
@@ -139,6 +150,10 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 		return c.JSON(http.StatusOK, response{User: userJSON{ID: u.ID, Email: u.Email, Tenant: t.ID, BasiqUserID: u.BasiqUserID}})
 	}
 }
+
+// deviceCookieName is __Host-bff-device for secure cookies and bff-device for plain-http
+// development, as the session cookie's name.
+func deviceCookieName(secure bool) string { return session.CookieName(secure) + "-device" }
 
 // loginProblem checks the shape of a login before any lookup.
 func loginProblem(tenantID, email, password string) string {

@@ -90,10 +90,24 @@ func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 			took, route, status := time.Since(start), routeOf(c), c.Response().Status
 			m.HTTP(route, r.Method, status, took)
 			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method), slog.String("route", route),
+				slog.String("method", metrics.Method(r.Method)), slog.String("route", route),
 				slog.Int("status", status), slog.Duration("duration", took),
 				slog.String("ip", c.RealIP()))
 			return nil
+		}
+	}
+}
+
+// standardMethods refuses, with 405 and before any other work, a request whose method is not
+// one of metrics.Method's set: no route takes one, and its text must not reach a label, a
+// log line or a handler.
+func standardMethods() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if metrics.Method(c.Request().Method) == metrics.OtherMethod {
+				return echo.ErrMethodNotAllowed
+			}
+			return next(c)
 		}
 	}
 }

@@ -8,14 +8,15 @@ import (
 )
 
 // addRoutes is the whole public HTTP surface (DESIGN.md §4). Middleware order, outermost
-// first: request id and log context, panic recovery, security headers, CORS (answers
-// preflights), then the cross-site checks, which guard every state-changing and token route
-// without any per-route opt-in.
+// first: request id and log context, panic recovery, security headers, 405 for non-standard
+// methods, CORS (answers preflights), then the cross-site checks, which guard every
+// state-changing and token route without any per-route opt-in.
 func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 	e.Use(
 		requestContext(d.Log, d.Metrics),
 		recoverPanics(d.Log),
 		securityHeaders(d.Config, d.Tenants),
+		standardMethods(),
 		corsMiddleware(origins),
 		crossSiteGuard(origins),
 	)
@@ -23,7 +24,7 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 	authed := requireSession(d.Sessions, d.Tenants, d.Tokens, d.Metrics)
 
 	e.GET("/auth/tenants", handleTenants(d.Tenants, d.Config.Demo))
-	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics))
+	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics, d.Config.Session.IsSecure()))
 	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics), authed)
 	e.GET("/auth/me", handleMe(), authed)
 

@@ -75,12 +75,27 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// HTTP records one public request.
+// OtherMethod is the method label of every request whose method is not a standard one.
+const OtherMethod = "_OTHER"
+
+// Method returns the label for a request method: the method itself when it is one of GET,
+// HEAD, POST, PUT, PATCH, DELETE and OPTIONS, otherwise OtherMethod. Clients choose the
+// method freely, and every distinct label value is a time series kept for ever.
+func Method(method string) string {
+	switch method {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return method
+	}
+	return OtherMethod
+}
+
+// HTTP records one public request. route must be a route pattern (or a fixed word), never a
+// raw path; the method is reduced to Method's set here.
 func (m *Metrics) HTTP(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.httpRequests.WithLabelValues(route, Method(method), strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
 }
 
