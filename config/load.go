@@ -108,6 +108,7 @@ func parse(data []byte, path string, getenv func(string) string) (*Config, error
 	if len(problems) > 0 {
 		return nil, &Problems{List: problems}
 	}
+	c.Warnings = append(c.Warnings, c.warnings()...)
 	return &c, nil
 }
 

@@ -162,8 +162,9 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadPartialSectionKeepsOtherDefaults(t *testing.T) {
 	c := mustLoad(t, configYAML(t, map[string]string{
-		"client_token": "client_token: {refresh_after: 20m}\n",
-		"session":      "session:\n  secure: false\n  keys: [{env: BFF_SESSION_KEY}]\n",
+		"client_token":  "client_token: {refresh_after: 20m}\n",
+		"session":       "session:\n  secure: false\n  keys: [{env: BFF_SESSION_KEY}]\n",
+		"public_origin": "public_origin: http://localhost:8080\n",
 	}), testEnv())
 	if got := c.ClientToken.RefreshAfter.D(); got != 20*time.Minute {
 		t.Errorf("refresh_after = %v, want 20m", got)

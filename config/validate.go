@@ -63,17 +63,44 @@ func (c *Config) Validate() []string {
 	}
 	c.checkCORS(&p)
 	for i, tp := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(tp); err == nil {
+		path := fmt.Sprintf("trusted_proxies[%d]", i)
+		if pfx, err := netip.ParsePrefix(tp); err == nil {
+			checkProxyWidth(&p, path, pfx)
 			continue
 		}
 		if _, err := netip.ParseAddr(tp); err != nil {
-			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is neither a CIDR (10.0.0.0/8) nor an IP address", tp)
+			p.add(path, "%q is neither a CIDR (10.0.0.0/8) nor an IP address", tp)
 		}
 	}
 	c.checkLogin(&p)
 	c.checkClientToken(&p)
 	c.checkTenants(&p)
 	return p
+}
+
+// checkProxyWidth refuses proxy ranges wider than a /8 (IPv4) or a /32 (IPv6): believing
+// X-Forwarded-For from that much of the Internet lets any client choose the address its
+// login attempts are counted against.
+func checkProxyWidth(p *problems, path string, pfx netip.Prefix) {
+	bits, min, family := pfx.Bits(), 32, "IPv6"
+	if pfx.Addr().Is4() {
+		min, family = 8, "IPv4"
+	} else if pfx.Addr().Is4In6() && bits >= 96 {
+		bits, min, family = bits-96, 8, "IPv4"
+	}
+	if bits < min {
+		p.add(path, "%q is wider than a /%d: X-Forwarded-For would be believed from so much of the %s Internet that any client could choose its address; list your proxies' own ranges", pfx, min, family)
+	}
+}
+
+// warnings returns remarks about settings that are allowed but usually a mistake in
+// production. Validate's problems are errors; these are only logged and printed.
+func (c *Config) warnings() []string {
+	var w []string
+	if host, _, err := net.SplitHostPort(c.AdminListen); err == nil && !isLoopback(host) {
+		w = append(w, fmt.Sprintf("admin_listen: %q is not a loopback address: /metrics and /readyz answer anyone who can reach it; bind 127.0.0.1 or keep the port behind a firewall", c.AdminListen))
+	}
+	return w
 }
 
 func checkHostPort(p *problems, path, v string) {
@@ -99,6 +126,9 @@ func (c *Config) checkPublicOrigin(p *problems) {
 	}
 	if c.Session.IsSecure() && u.Scheme != "https" && !isLoopback(u.Hostname()) {
 		p.add("public_origin", "must be https while session.secure is true (browsers accept Secure cookies over http only on localhost)")
+	}
+	if !c.Session.IsSecure() && !isLoopback(u.Hostname()) {
+		p.add("session.secure", "false is allowed only while public_origin is on localhost or a loopback address: elsewhere the session cookie would travel in clear")
 	}
 }
 
@@ -406,6 +436,8 @@ func checkBasiq(p *problems, path string, b Basiq) {
 	if u, err := url.Parse(b.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		p.add(path+".base_url", "must be an absolute http or https URL without credentials, query or fragment")
+	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		p.add(path+".base_url", "must be https: over http the API key would travel in clear (http is allowed only for localhost, such as a local emulator)")
 	}
 	if !oneOf(b.Version, "2.0", "2.1", "3.0") {
 		p.add(path+".version", `must be "2.0", "2.1" or "3.0"`)

@@ -86,6 +86,23 @@ func TestValidateRules(t *testing.T) {
 
 		{"trusted proxy not an address", map[string]string{"trusted_proxies": "trusted_proxies: [10.0.0.0/8, proxy.internal]\n"}, nil, `trusted_proxies[1]: "proxy.internal" is neither a CIDR`},
 		{"trusted proxy bad prefix", map[string]string{"trusted_proxies": "trusted_proxies: [10.0.0.0/33]\n"}, nil, "trusted_proxies[0]"},
+		{"trusted proxy everywhere", map[string]string{"trusted_proxies": "trusted_proxies: [0.0.0.0/0]\n"}, nil, `trusted_proxies[0]: "0.0.0.0/0" is wider than a /8`},
+		{"trusted proxy /7", map[string]string{"trusted_proxies": "trusted_proxies: [10.0.0.1/32, 10.0.0.0/7]\n"}, nil, `trusted_proxies[1]: "10.0.0.0/7" is wider than a /8`},
+		{"trusted proxy every ipv6", map[string]string{"trusted_proxies": "trusted_proxies: ['::/0']\n"}, nil, `trusted_proxies[0]: "::/0" is wider than a /32`},
+		{"trusted proxy ipv6 /31", map[string]string{"trusted_proxies": "trusted_proxies: ['2001:db8::/31']\n"}, nil, "is wider than a /32"},
+		{"trusted proxy every ipv4 written in ipv6", map[string]string{"trusted_proxies": "trusted_proxies: ['::ffff:0.0.0.0/96']\n"}, nil, "is wider than a /8"},
+		{"insecure cookies on a public origin", map[string]string{
+			"public_origin": "public_origin: http://bff.internal:8080\n",
+			"session":       "session: {secure: false, keys: [{env: BFF_SESSION_KEY}]}\n",
+		}, nil, "session.secure: false is allowed only while public_origin is on localhost"},
+		{"insecure cookies on an https origin", map[string]string{
+			"session": "session: {secure: false, keys: [{env: BFF_SESSION_KEY}]}\n",
+		}, nil, "session.secure: false is allowed only while public_origin is on localhost"},
+		{"base_url http to a public host", map[string]string{"tenants": tenantsYAML("      base_url: http://au-api.basiq.io\n      version: '3.0'\n      api_keys: [{id: k, env: ACME_KEY}]\n")}, nil,
+			"tenants[0].basiq.base_url: must be https: over http the API key would travel in clear"},
+		{"login per device", map[string]string{"login": "login: {max_attempts_per_device: 0}\n"}, nil, "login.max_attempts_per_device: must be positive"},
+		{"login global ceiling", map[string]string{"login": "login: {max_failures_global: 0}\n"}, nil, "login.max_failures_global: must be positive"},
+		{"login concurrent hashes", map[string]string{"login": "login: {max_concurrent_hashes: 65}\n"}, nil, "login.max_concurrent_hashes: must be between 0"},
 
 		{"login per account", map[string]string{"login": "login: {max_attempts_per_account: 0}\n"}, nil, "login.max_attempts_per_account: must be positive"},
 		{"login per ip", map[string]string{"login": "login: {max_attempts_per_ip: -1}\n"}, nil, "login.max_attempts_per_ip: must be positive"},
@@ -154,8 +171,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"http public origin on localhost with secure cookies", map[string]string{"public_origin": "public_origin: http://localhost:5173\n"}},
 		{"http public origin on 127.0.0.1", map[string]string{"public_origin": "public_origin: http://127.0.0.1:8080\n"}},
 		{"http public origin on ::1", map[string]string{"public_origin": "public_origin: 'http://[::1]:8080'\n"}},
-		{"http public origin without secure cookies", map[string]string{
-			"public_origin": "public_origin: http://bff.internal:8080\n",
+		{"http public origin on a .localhost name without secure cookies", map[string]string{
+			"public_origin": "public_origin: http://app.localhost:8080\n",
 			"session":       "session: {secure: false, keys: [{env: BFF_SESSION_KEY}]}\n",
 		}},
 		{"postgresql scheme", map[string]string{"database_url": "database_url: postgresql://bff:pw@db:5432/bff?sslmode=require\n"}},
@@ -173,7 +190,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"cluster tls with trailing slash and options", map[string]string{"redis_url": "redis_url: 'rediss+cluster://node-1:7000/?read_timeout=500ms'\n"}},
 		{"cluster with one seed", map[string]string{"redis_url": "redis_url: 'redis+cluster://node-1'\n"}},
 		{"no cors origins", map[string]string{"cors": ""}},
-		{"ipv6 proxies", map[string]string{"trusted_proxies": "trusted_proxies: ['fd00::/8', '2001:db8::1']\n"}},
+		{"ipv6 proxies", map[string]string{"trusted_proxies": "trusted_proxies: ['fd00:1234::/32', '2001:db8::1']\n"}},
+		{"proxies as wide as allowed", map[string]string{"trusted_proxies": "trusted_proxies: [10.0.0.0/8, '::ffff:10.0.0.0/104']\n"}},
 		{"l1 cache off", map[string]string{"client_token": "client_token: {l1_ttl: 0s, deadline: 100ms, mint_budget: 1500}\n"}},
 		{"three tenants on each version", map[string]string{"tenants": "tenants:\n" +
 			"  - {id: acme, name: A, basiq: {version: '3.0', api_keys: [{id: k, env: ACME_KEY}]}}\n" +
@@ -184,6 +202,32 @@ func TestValidateAccepts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := loadYAML(t, configYAML(t, tc.replace), testEnv()); err != nil {
 				t.Errorf("Load: %v", err)
+			}
+		})
+	}
+}
+
+func TestAdminListenWarning(t *testing.T) {
+	cases := []struct {
+		name, admin string
+		warn        bool
+	}{
+		{"loopback", "127.0.0.1:9090", false},
+		{"ipv6 loopback", "'[::1]:9090'", false},
+		{"localhost", "localhost:9090", false},
+		{"every interface", "0.0.0.0:9090", true},
+		{"no host", "':9090'", true},
+		{"a private address", "10.1.2.3:9090", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadYAML(t, configYAML(t, map[string]string{"admin_listen": "admin_listen: " + tc.admin + "\n"}), testEnv())
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			got := slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.HasPrefix(w, "admin_listen: ") })
+			if got != tc.warn {
+				t.Errorf("admin_listen warning = %v, want %v; warnings: %q", got, tc.warn, c.Warnings)
 			}
 		})
 	}

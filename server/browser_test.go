@@ -247,7 +247,7 @@ func TestBrowserCrossOriginSPA(t *testing.T) {
 	t.Cleanup(spa.Close)
 	other := httptest.NewServer(spaHandler(t, proxy.url))
 	t.Cleanup(other.Close)
-	// public_origin stays http://app.example.test: only the CORS allowlist admits the SPA.
+	// public_origin stays http://app.localhost: only the CORS allowlist admits the SPA.
 	s := newStack(t, stackOptions{cors: []string{spa.URL}})
 	s.addUser("acme", "dora@acme.test", testPassword)
 	r := s.start()

@@ -151,7 +151,7 @@ func (s *stack) writeConfig(extra string) {
 	}
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
-public_origin: http://app.example.test
+public_origin: http://app.localhost
 database_url: %q
 redis_url: %q
 redis_prefix: %q

@@ -24,12 +24,18 @@ const stateTTL = 30 * time.Minute
 
 // handleConsent returns the Consent UI URL for a 3.0 tenant: a bound CLIENT_ACCESS token and
 // a signed, single-use state that /connect/return spends.
-func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.Store, key []byte) echo.HandlerFunc {
+// It shares GET /client-token's per-session limit, and a session has at most maxStates states
+// outstanding.
+func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.Store, key []byte, limiter *clienttoken.Limiter) echo.HandlerFunc {
 	type response struct {
 		URL string `json:"url"`
 	}
 	return func(c echo.Context) error {
 		sess, d, t := sessionOf(c)
+		sessHash := c.Get(ctxSessionHash).(string)
+		if ok, wait := limiter.Allow(sessHash); !ok {
+			return apperr.Retry(apperr.RateLimited, nil, "", wait)
+		}
 		if !t.BindsUser() {
 			return apperr.New(apperr.Forbidden, "The Consent UI needs Basiq API 3.0; this tenant connects banks from the page.")
 		}
@@ -41,7 +47,7 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 		if err != nil {
 			return err
 		}
-		if err := states.Set(c.Request().Context(), "state:"+id, []byte(t.ID), stateTTL); err != nil {
+		if err := storeState(c.Request().Context(), states, sessHash, id, []byte(t.ID)); err != nil {
 			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 		}
 		q := url.Values{"token": {tok.AccessToken}, "state": {state}}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -143,4 +144,27 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		checkInvalid(t, err, "")
 	})
+}
+
+// TestEchoedNamesAreShort: a field name the client chose comes back in the message at most
+// maxEchoedName bytes long, and still valid UTF-8.
+func TestEchoedNamesAreShort(t *testing.T) {
+	long := strings.Repeat("x", 39) + strings.Repeat("é", 4000)
+	tests := []struct {
+		name, body string
+	}{
+		{"unknown field", `{"tenant":"acme","` + long + `":1}`},
+		{"duplicate key", `{"` + long + `":1,"` + long + `":2}`},
+		{"wrong type", `{"tenant":{"` + long + `":1}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeLogin("application/json", []byte(tc.body))
+			checkInvalid(t, err, strings.Repeat("é", 2))
+			_, _, msg, _ := apperr.Public(err)
+			if len(msg) > 200 || !utf8.ValidString(msg) {
+				t.Errorf("message of %d bytes (valid UTF-8: %v): %.300q", len(msg), utf8.ValidString(msg), msg)
+			}
+		})
+	}
 }

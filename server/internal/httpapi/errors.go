@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -42,6 +43,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if status >= 500 {
 			log.ErrorContext(c.Request().Context(), "request failed", "status", status, "code", code, "err", err)
 		}
+		c.Response().Header().Set("Cache-Control", "no-store")
 		if status == http.StatusServiceUnavailable && retry <= 0 {
 			retry = time.Second // every 503 says when to come back
 		}
@@ -118,7 +120,11 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-// jsonProblem describes a decoding error without echoing input back.
+// maxEchoedName bounds a field name quoted back in an error message: the client wrote it, and
+// a 16 KiB name would otherwise come back whole.
+const maxEchoedName = 40
+
+// jsonProblem describes a decoding error, echoing at most a short field name back.
 func jsonProblem(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
@@ -126,11 +132,15 @@ func jsonProblem(err error) string {
 	case errors.As(err, &se):
 		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
 	case errors.As(err, &te):
-		return "field " + strconv.Quote(te.Field) + " has the wrong type"
+		return "field " + strconv.Quote(truncate(te.Field, maxEchoedName)) + " has the wrong type"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "the body is empty or truncated"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		name, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil {
+			return "it has an unknown field"
+		}
+		return "unknown field " + strconv.Quote(truncate(name, maxEchoedName))
 	}
 	return "it does not match the expected object"
 }
@@ -159,7 +169,7 @@ func checkDuplicateKeys(body []byte) error {
 				key, _ := k.(string)
 				folded := foldKey(key)
 				if seen[folded] {
-					return fmt.Errorf("duplicate key %q", truncate(key, 40))
+					return fmt.Errorf("duplicate key %q", truncate(key, maxEchoedName))
 				}
 				seen[folded] = true
 				if err := walk(); err != nil {
@@ -195,9 +205,13 @@ func foldKey(s string) string {
 	}, s)
 }
 
+// truncate shortens s to at most n bytes, never inside a UTF-8 sequence.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

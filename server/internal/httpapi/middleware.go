@@ -189,6 +189,13 @@ func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.Middlewa
 			h.Set("Referrer-Policy", "no-referrer")
 			h.Set("X-Frame-Options", "DENY")
 			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			// No other site may embed our scripts, styles or answers (no-cors reads); CORS
+			// requests from the allowed origins are not affected.
+			h.Set("Cross-Origin-Resource-Policy", "same-origin")
+			if apiPath(c.Request().URL.Path) {
+				// Answers about a person (sessions, tokens, errors) must not sit in any cache.
+				h.Set("Cache-Control", "no-store")
+			}
 			if secure {
 				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 			}

@@ -37,7 +37,7 @@ type Deps struct {
 	// Static is the SPA's file system (web.FS).
 	Static  http.FileSystem
 	Metrics *metrics.Metrics
-	// Limiter bounds GET /client-token per session.
+	// Limiter bounds GET /client-token and POST /connect/consent per session.
 	Limiter *clienttoken.Limiter
 }
 
