@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
@@ -39,8 +40,8 @@ type Limits struct {
 	GlobalFailures int
 	Window         time.Duration
 	// Concurrent bounds the password hashes computed at once (each takes 19 MiB and a CPU
-	// for tens of milliseconds); <= 0: runtime.GOMAXPROCS(0). Past it a login is refused with
-	// apperr.Busy at once rather than queued.
+	// for tens of milliseconds); <= 0: runtime.GOMAXPROCS(0). Past it a few logins wait up
+	// to a second, and the rest are refused with apperr.Busy at once.
 	Concurrent int
 }
 
@@ -59,8 +60,10 @@ type Service struct {
 	kv    kv.Store
 	lim   Limits
 	keys  Keys
-	// slots holds one token per password hash that may run now.
-	slots chan struct{}
+	// slots holds one token per password hash that may run now; waiting counts the logins
+	// queued for one.
+	slots   chan struct{}
+	waiting atomic.Int64
 	// dummy is verified against for unknown users, so a login for a missing account costs the
 	// same argon2 work as one for a real account and timing does not reveal who exists.
 	dummy string
@@ -159,7 +162,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 	case !errors.Is(err, apperr.NotFound):
 		return nil, "", err
 	}
-	ok, verr := s.verify(hash, a.Password)
+	ok, verr := s.verify(ctx, hash, a.Password)
 	if errors.Is(verr, errBusy) {
 		return nil, "", apperr.Retry(apperr.Busy, verr, "", time.Second)
 	}
@@ -185,12 +188,36 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 // errBusy says every password-hash slot was taken.
 var errBusy = errors.New("every password-hash slot is in use")
 
-// verify checks pw against hash in one of the bounded slots, or returns errBusy at once.
-func (s *Service) verify(hash, pw string) (bool, error) {
+// A login that finds every slot taken may wait for one, but only queuePerSlot logins per slot
+// wait, and for at most queueWait: a burst of real people is smoothed, a flood is refused at
+// once. Waiting costs a goroutine, not a hash's memory.
+const (
+	queuePerSlot = 4
+	queueWait    = time.Second
+)
+
+// verify checks pw against hash in one of the bounded slots, or returns errBusy.
+func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error) {
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		return false, errBusy
+		if s.waiting.Add(1) > int64(queuePerSlot*cap(s.slots)) {
+			s.waiting.Add(-1)
+			return false, errBusy
+		}
+		t := time.NewTimer(queueWait)
+		select {
+		case s.slots <- struct{}{}:
+			s.waiting.Add(-1)
+			t.Stop()
+		case <-t.C:
+			s.waiting.Add(-1)
+			return false, errBusy
+		case <-ctx.Done():
+			s.waiting.Add(-1)
+			t.Stop()
+			return false, errBusy
+		}
 	}
 	defer func() { <-s.slots }()
 	return VerifyPassword(hash, pw)
