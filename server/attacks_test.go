@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -493,4 +494,55 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestAttackSmallerPoints: answers about a person are never cached, the SPA's files cannot
+// be embedded by other sites, and login counters in Redis name nobody.
+func TestAttackSmallerPoints(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	s.addUser("acme", "pat@acme.test", testPassword)
+	r := s.start()
+	c := newClient(t, r.url)
+	wrong := c.login("acme", "pat@acme.test", "wrong password")
+	ok := c.login("acme", "pat@acme.test", testPassword)
+	cases := []struct {
+		name       string
+		resp       response
+		wantStatus int
+		noStore    bool
+	}{
+		{"login answer", ok, 200, true},
+		{"login refused", wrong, 401, true},
+		{"bad request", c.do("POST", "/auth/login", "{", spaHeaders), 400, true},
+		{"unknown asset", c.do("GET", "/nothing-here.js", "", nil), 404, true},
+		{"CSRF refusal", c.do("GET", "/client-token", "", nil), 403, true},
+		{"tenants", c.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"}), 200, true},
+		{"the SPA", c.do("GET", "/", "", nil), 200, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.resp.status != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", tc.resp.status, tc.wantStatus, tc.resp.body)
+			}
+			if got := tc.resp.header.Get("Cache-Control"); tc.noStore && got != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", got)
+			}
+			if got := tc.resp.header.Get("Cross-Origin-Resource-Policy"); got != "same-origin" {
+				t.Errorf("Cross-Origin-Resource-Policy = %q, want same-origin", got)
+			}
+		})
+	}
+	t.Run("login keys hold keyed hashes", func(t *testing.T) {
+		sum := sha256.Sum256([]byte("pat@acme.test"))
+		unkeyed := hex.EncodeToString(sum[:12])
+		keys := kvtest.Keys(t, s.redisURL, s.prefix+"rl:login:*")
+		if len(keys) == 0 {
+			t.Fatal("no login counters in Redis")
+		}
+		for _, k := range keys {
+			if strings.Contains(k, unkeyed) || strings.Contains(k, "pat@") || strings.Contains(k, "127.0.0.1") {
+				t.Errorf("key %q names the person or their address", k)
+			}
+		}
+	})
 }
