@@ -192,7 +192,7 @@ func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.Middlewa
 			// No other site may embed our scripts, styles or answers (no-cors reads); CORS
 			// requests from the allowed origins are not affected.
 			h.Set("Cross-Origin-Resource-Policy", "same-origin")
-			if apiPath(c.Request().URL.Path) {
+			if p := c.Request().URL.Path; apiPath(p) || strings.HasPrefix(p, "/connect/") {
 				// Answers about a person (sessions, tokens, errors) must not sit in any cache.
 				h.Set("Cache-Control", "no-store")
 			}
