@@ -580,9 +580,11 @@ func (tb *tab) login(tenant, email, password string) {
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("login-submit")),
 	)
+	// The page names the organisation as the tenant picker does (/auth/me's tenant_name).
 	tb.waitFor("signed in as "+email, fmt.Sprintf(`!document.getElementById('app-view').hidden &&
 		document.getElementById('user-email').textContent === %s &&
-		document.getElementById('user-tenant').textContent === %s`, jsString(email), jsString(tenant)))
+		document.getElementById('user-tenant').textContent ===
+			[...document.getElementById('tenant').options].find((o) => o.value === %s).text`, jsString(email), jsString(tenant)))
 }
 
 func (tb *tab) logout() {

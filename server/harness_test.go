@@ -403,6 +403,7 @@ type meResponse struct {
 		ID          int64  `json:"id"`
 		Email       string `json:"email"`
 		Tenant      string `json:"tenant"`
+		TenantName  string `json:"tenant_name"`
 		BasiqUserID string `json:"basiq_user_id"`
 	} `json:"user"`
 	Basiq struct {

@@ -48,6 +48,9 @@ func serve(ctx context.Context, env cliEnv) error {
 			return fmt.Errorf("config: %w", err)
 		}
 		cfg = c
+		if env.getenv("BFF_DEMO_ORIGINS") != "" {
+			cfg.Warnings = append(cfg.Warnings, "BFF_DEMO_ORIGINS is ignored outside demo mode; list origins in cors.allowed_origins")
+		}
 	} else {
 		var err error
 		if emu, err = startEmulator(ctx, "127.0.0.1:0"); err != nil {
@@ -97,10 +100,15 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
+	var demoLogin *httpapi.DemoLogin
+	if cfg.Demo {
+		demoLogin = &httpapi.DemoLogin{Email: demoEmail, Password: demoPassword}
+	}
 	limiter := clienttoken.NewLimiter(a.kv, cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
 		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
+		DemoLogin: demoLogin,
 	})
 	if err != nil {
 		return err
@@ -293,6 +301,12 @@ func demoConfig(emulatorURL string, getenv func(string) string) (*config.Config,
 		}
 		*o.dst = v
 	}
+	// An SPA on a dev server (another loopback port) calls the demo with credentials.
+	origins, err := config.DemoOrigins(getenv("BFF_DEMO_ORIGINS"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.CORS.AllowedOrigins = append(cfg.CORS.AllowedOrigins, origins...)
 	if err := os.MkdirAll(filepath.Clean(dataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("demo data dir: %w", err)
 	}
@@ -327,6 +341,7 @@ func printDemoBanner(w io.Writer, publicURL, adminURL, emuURL string) {
   Open      %s
   Log in    %s / %s   (tenant "demo", Basiq API 3.0)
   Emulator  %s  (the demo API key works only there)
+  Dev SPA   BFF_DEMO_ORIGINS=http://127.0.0.1:5173 admits a dev server's origin
   Admin     %s/healthz  %s/metrics
 %s
 `, line, publicURL, demoEmail, demoPassword, emuURL, adminURL, adminURL, line)

@@ -81,6 +81,7 @@ async function loadTenants() {
     const body = await bff.get('/auth/tenants');
     tenants = Array.isArray(body?.tenants) ? body.tenants : [];
     show('demo-banner', body?.demo === true);
+    showDemoLogin(body?.demo === true ? body.demo_login : null);
   } catch {
     // Without the list the tenant is left out of the login, and the BFF uses its only tenant.
     return;
@@ -88,6 +89,13 @@ async function loadTenants() {
   const options = tenants.map((t) => new Option(String(t.name || t.id), String(t.id)));
   byId('tenant').replaceChildren(...options);
   show('tenant-field', tenants.length > 1);
+}
+
+// showDemoLogin puts the demo account on the login form: it exists only in demo mode.
+function showDemoLogin(login) {
+  const ok = typeof login?.email === 'string' && typeof login?.password === 'string';
+  if (ok) setText('demo-login', `Demo account: ${login.email} / ${login.password}`);
+  show('demo-login', ok);
 }
 
 async function showLogin(message) {
@@ -150,7 +158,7 @@ function enterApp(me, focus) {
   };
 
   setText('user-email', String(user.email ?? ''));
-  setText('user-tenant', String(user.tenant ?? ''));
+  setText('user-tenant', String(user.tenant_name || user.tenant || ''));
   setText('basiq-version', String(basiq.version ?? 'unknown'));
   show('login-view', false);
   show('app-view', true);

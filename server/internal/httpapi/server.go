@@ -23,7 +23,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// Deps are what the public server needs. All fields are required.
+// Deps are what the public server needs. All fields are required except DemoLogin.
 type Deps struct {
 	Log      *slog.Logger
 	Config   *config.Config
@@ -39,6 +39,15 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Limiter bounds GET /client-token per session.
 	Limiter *clienttoken.Limiter
+	// DemoLogin is the demo user, shown on the login form; nil outside demo mode.
+	DemoLogin *DemoLogin
+}
+
+// DemoLogin is the built-in demo account. It exists only in the demo database, which is why
+// /auth/tenants may show it.
+type DemoLogin struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
 }
 
 // Server is the public handler.
