@@ -685,6 +685,7 @@ type exchangeKey struct{}
 func newRecordingProxy(t *testing.T) *recordingProxy {
 	t.Helper()
 	p := &recordingProxy{}
+	c := loadContract(t)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(p.target.Load())
@@ -698,6 +699,10 @@ func newRecordingProxy(t *testing.T) *recordingProxy {
 			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			resp.Body = io.NopCloser(bytes.NewReader(body))
+			// Everything the browser got from the BFF is checked against api/openapi.yaml.
+			if cerr := c.check(resp.Request, resp.StatusCode, resp.Header, body); cerr != nil {
+				t.Errorf("contract: %v", cerr)
+			}
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			ex.status, ex.response, ex.responseBody = resp.StatusCode, resp.Header.Clone(), body

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basiq-bff/bff/api"
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/auth"
@@ -113,7 +114,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
-	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(),
+	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(), OpenAPI: api.OpenAPI,
 		// A reload never installs an invalid configuration; what can go missing is every
 		// tenant (all removed, or all refused at start-up): then nothing can be served.
 		ConfigOK: func() bool { return len(a.tenants.Load().List()) > 0 }})

@@ -82,10 +82,13 @@ type Admin struct {
 	Metrics http.Handler
 	// ConfigOK reports whether a valid configuration is in force.
 	ConfigOK func() bool
+	// OpenAPI is the contract's OpenAPI document (YAML), served at /openapi.yaml; "" leaves
+	// the route out.
+	OpenAPI string
 }
 
 // NewAdmin returns the admin handler: /healthz (alive), /readyz (database, kv and config
-// usable, each with a real round trip), /metrics.
+// usable, each with a real round trip), /metrics, /openapi.yaml.
 func NewAdmin(a Admin) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -114,6 +117,13 @@ func NewAdmin(a Admin) http.Handler {
 	})
 	if a.Metrics != nil {
 		mux.Handle("GET /metrics", a.Metrics)
+	}
+	if a.OpenAPI != "" {
+		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			w.Header().Set("Cache-Control", "no-cache")
+			_, _ = w.Write([]byte(a.OpenAPI))
+		})
 	}
 	return mux
 }
