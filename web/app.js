@@ -1,9 +1,8 @@
 // app.js is the entry point: it chooses between the login form and the signed-in view, and wires
 // the token keeper and the connection flows to the page.
 
-import { ApiError, createBff } from './api.js';
+import { ApiError, backoffMs, createBff, createSharedTokenKeeper, StoppedError } from './client.js';
 import { createConnection, delay, pollJob, readReturn, startConsent } from './connect.js';
-import { backoffMs, createTokenKeeper, StoppedError } from './token.js';
 import { byId, formatClock, formatCountdown, renderSteps, setMessage, setText, show } from './ui.js';
 
 const SESSION_ENDED = 'Your session has ended. Please sign in again.';
@@ -137,7 +136,10 @@ function enterApp(me, focus) {
   endSession();
   const user = me?.user ?? {};
   const basiq = me?.basiq ?? {};
-  const keeper = createTokenKeeper({
+  // One token for every tab of this user: the tabs elect a leader that alone calls the BFF.
+  const keeper = createSharedTokenKeeper({
+    scope: `${user.tenant}:${user.id}`,
+    onSignedOut: () => signedOut('You are signed out.'),
     fetchToken: () => bff.get('/client-token'),
     onChange: (state) => {
       if (session?.keeper !== keeper) return;
@@ -272,7 +274,9 @@ function signedOut(message) {
 
 async function onLogout() {
   if (session === null) return;
-  // Forget the token and stop the timers first, whatever the server says next.
+  // Forget the token and stop the timers first, whatever the server says next; every other
+  // tab of this user signs out too.
+  session.keeper.signOut();
   endSession();
   let message = 'You are signed out.';
   try {
