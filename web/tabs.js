@@ -109,15 +109,20 @@ export function createSharedTokenKeeper({
     return token !== null && now() < expiresAt - EXPIRY_MARGIN_MS;
   }
 
-  function take(t, exp, at) {
+  // take holds a token and hands it to the callers waiting for one. A caller that reported t
+  // as refused keeps waiting, unless t is the answer to such a report (replaced: Basiq's
+  // token was replaced, possibly by the same one from the BFF's cache) or a fresh fetch.
+  function take(t, exp, at, replaced = null) {
     token = t;
     expiresAt = exp;
     refreshedAt = at;
     timers.clearTimeout(answerTimer);
     answerTimer = null;
-    const ready = waiters.filter((w) => w.refused !== t);
-    waiters = waiters.filter((w) => w.refused === t);
+    const done = (w) => leader !== null || w.refused !== t || replaced === t;
+    const ready = waiters.filter(done);
+    waiters = waiters.filter((w) => !done(w));
     for (const w of ready) w.resolve(t);
+    if (waiters.length > 0) waitForLeader(); // for the answer to their report
   }
 
   // ask posts a request to the leader and resolves with its answer. A leader that does not
@@ -148,7 +153,7 @@ export function createSharedTokenKeeper({
         throw new Error('The token answer was malformed.');
       }
       const t = now();
-      take(body.access_token, t + body.expires_in * 1000, t);
+      take(body.access_token, t + body.expires_in * 1000, t, body.access_token);
       emit('ready');
     } catch (err) {
       if (stopped) return;
@@ -230,7 +235,8 @@ export function createSharedTokenKeeper({
       .then((t) => {
         if (leader !== keeper) return;
         const snap = keeper.snapshot();
-        post({ type: 'token', token: t, expiresAt: snap.expiresAt, refreshedAt: snap.refreshedAt });
+        const replaced = msg.type === 'want' ? (msg.refused ?? null) : null;
+        post({ type: 'token', token: t, expiresAt: snap.expiresAt, refreshedAt: snap.refreshedAt, replaced });
       })
       .catch(() => {}); // failures reach followers as state messages
   }
@@ -254,7 +260,7 @@ export function createSharedTokenKeeper({
       return;
     }
     if (msg.type === 'token' && typeof msg.token === 'string') {
-      take(msg.token, msg.expiresAt, msg.refreshedAt);
+      take(msg.token, msg.expiresAt, msg.refreshedAt, msg.replaced ?? null);
       emit('ready');
     } else if (msg.type === 'state') {
       if (msg.phase === 'failed') fail(toApiError(msg.error));

@@ -141,6 +141,20 @@ describe('createSharedTokenKeeper', () => {
     assert.deepEqual(seen.sort(), ['token-1', 'token-1', 'token-2', 'token-2']);
   });
 
+  it('retries once even when the BFF hands back the same token', async () => {
+    const bff = fakeBff();
+    const same = { ...bff, fetchToken: async () => ((bff.calls += 1), { access_token: 'cached', expires_in: 3600 }) };
+    const tab = tabsOf(same, fakeLocks(), { answerTimeoutMs: 10_000 });
+    const leader = tab();
+    await leader.refresh();
+    const follower = tab();
+    await follower.current();
+    let attempts = 0;
+    const res = await follower.withToken(async () => ({ status: 401, attempt: ++attempts }));
+    assert.equal(res.attempt, 2, 'the call runs twice, then its answer is returned');
+    assert.equal(bff.calls, 2, 'one refresh for the refusal');
+  });
+
   it('hands leadership over with the token it has', async () => {
     const bff = fakeBff();
     const tab = tabsOf(bff, fakeLocks());
