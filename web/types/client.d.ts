@@ -36,7 +36,7 @@ export interface LoginRequest {
 
 /** POST /connect/consent's optional body. */
 export interface ConsentRequest {
-  action?: 'connect' | 'update' | 'manage' | 'extend';
+  action?: 'connect' | 'manage' | 'extend' | 'update' | 'reauthorise';
   institutionId?: string;
   connectionId?: string;
 }
