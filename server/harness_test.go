@@ -306,7 +306,6 @@ type client struct {
 func newClient(t testing.TB, base string) *client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	// Every answer a test client gets is checked against api/openapi.yaml.
 	check := contractTransport{t: t, c: loadContract(t), next: http.DefaultTransport}
 	return &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: check,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
