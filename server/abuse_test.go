@@ -33,6 +33,8 @@ type abuseEnv struct {
 	state   map[string]string // consent states by kind
 	secrets map[string]string // what must never be logged, by what it is
 	bare    *http.Client      // no cookie jar: the table's cookies are set by hand
+	// contract checks bare's answers against api/openapi.yaml (test clients check their own).
+	contract *contract
 }
 
 // abuseExtra lifts the per-IP login limit: the table makes dozens of failed logins from one
@@ -51,7 +53,8 @@ func prepareAbuse(t *testing.T) *abuseEnv {
 		t.Fatal(err)
 	}
 	e := &abuseEnv{s: s, r: r, key: key, cookie: map[string]string{}, state: map[string]string{}, secrets: map[string]string{},
-		bare: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		contract: loadContract(t),
+		bare:     &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	t.Cleanup(e.bare.CloseIdleConnections)
 
 	e.alice = newClient(t, r.url)
@@ -408,6 +411,11 @@ func (e *abuseEnv) send(t *testing.T, tc abuseCase) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if !tc.plain && tc.c == nil { // a test client checks its own answers
+		if err := e.contract.check(req, resp.StatusCode, resp.Header, b); err != nil {
+			t.Errorf("contract: %v", err)
+		}
+	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

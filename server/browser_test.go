@@ -580,9 +580,11 @@ func (tb *tab) login(tenant, email, password string) {
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("login-submit")),
 	)
+	// The page names the organisation as the tenant picker does (/auth/me's tenant_name).
 	tb.waitFor("signed in as "+email, fmt.Sprintf(`!document.getElementById('app-view').hidden &&
 		document.getElementById('user-email').textContent === %s &&
-		document.getElementById('user-tenant').textContent === %s`, jsString(email), jsString(tenant)))
+		document.getElementById('user-tenant').textContent ===
+			[...document.getElementById('tenant').options].find((o) => o.value === %s).text`, jsString(email), jsString(tenant)))
 }
 
 func (tb *tab) logout() {
@@ -683,6 +685,7 @@ type exchangeKey struct{}
 func newRecordingProxy(t *testing.T) *recordingProxy {
 	t.Helper()
 	p := &recordingProxy{}
+	c := loadContract(t)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(p.target.Load())
@@ -696,6 +699,10 @@ func newRecordingProxy(t *testing.T) *recordingProxy {
 			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			resp.Body = io.NopCloser(bytes.NewReader(body))
+			// Everything the browser got from the BFF is checked against api/openapi.yaml.
+			if cerr := c.check(resp.Request, resp.StatusCode, resp.Header, body); cerr != nil {
+				t.Errorf("contract: %v", cerr)
+			}
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			ex.status, ex.response, ex.responseBody = resp.StatusCode, resp.Header.Clone(), body

@@ -435,8 +435,12 @@ func TestDemoMode(t *testing.T) {
 	if n := strings.Count(r.logs.String(), "scope=CLIENT_ACCESS"); n != 1 {
 		t.Errorf("CLIENT_ACCESS mints = %d, want 1", n)
 	}
-	if tenants := c.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"}); !strings.Contains(string(tenants.body), `"demo":true`) {
-		t.Errorf("demo mode is not announced to the SPA: %s", tenants.body)
+	tenants := c.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"})
+	if want := `{"tenants":[{"id":"demo","name":"Demo Lending"}],"demo":true,"demo_login":{"email":"demo@example.com","password":"demo-password"}}`; strings.TrimSpace(string(tenants.body)) != want {
+		t.Errorf("GET /auth/tenants = %s, want demo mode and its account announced: %s", tenants.body, want)
+	}
+	if me := c.me(); me.User.TenantName != "Demo Lending" || me.User.Tenant != "demo" {
+		t.Errorf("/auth/me user tenant = %q named %q, want demo named Demo Lending", me.User.Tenant, me.User.TenantName)
 	}
 	page := c.do("GET", "/", "", nil)
 	if page.status != 200 || !strings.Contains(string(page.body), "<script type=\"module\"") {

@@ -295,7 +295,8 @@ func startReplica(t testing.TB, getenv func(string) string, discardLogs bool) *r
 	return r
 }
 
-// client is a browser stand-in: a cookie jar and the SPA's headers.
+// client is a browser stand-in: a cookie jar and the SPA's headers. Every response it gets is
+// checked against the contract (api/openapi.yaml); a mismatch fails the test.
 type client struct {
 	t    testing.TB
 	base string
@@ -305,7 +306,8 @@ type client struct {
 func newClient(t testing.TB, base string) *client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	return &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	check := contractTransport{t: t, c: loadContract(t), next: http.DefaultTransport}
+	return &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: check,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -403,6 +405,7 @@ type meResponse struct {
 		ID          int64  `json:"id"`
 		Email       string `json:"email"`
 		Tenant      string `json:"tenant"`
+		TenantName  string `json:"tenant_name"`
 		BasiqUserID string `json:"basiq_user_id"`
 	} `json:"user"`
 	Basiq struct {

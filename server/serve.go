@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basiq-bff/bff/api"
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/auth"
@@ -48,6 +49,9 @@ func serve(ctx context.Context, env cliEnv) error {
 			return fmt.Errorf("config: %w", err)
 		}
 		cfg = c
+		if env.getenv("BFF_DEMO_ORIGINS") != "" {
+			cfg.Warnings = append(cfg.Warnings, "BFF_DEMO_ORIGINS is ignored outside demo mode; list origins in cors.allowed_origins")
+		}
 	} else {
 		var err error
 		if emu, err = startEmulator(ctx, "127.0.0.1:0"); err != nil {
@@ -97,15 +101,20 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
+	var demoLogin *httpapi.DemoLogin
+	if cfg.Demo {
+		demoLogin = &httpapi.DemoLogin{Email: demoEmail, Password: demoPassword}
+	}
 	limiter := clienttoken.NewLimiter(a.kv, cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
 		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
+		DemoLogin: demoLogin,
 	})
 	if err != nil {
 		return err
 	}
-	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(),
+	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(), OpenAPI: api.OpenAPI,
 		// A reload never installs an invalid configuration; what can go missing is every
 		// tenant (all removed, or all refused at start-up): then nothing can be served.
 		ConfigOK: func() bool { return len(a.tenants.Load().List()) > 0 }})
@@ -299,6 +308,12 @@ func demoConfig(emulatorURL string, getenv func(string) string) (*config.Config,
 		}
 		*o.dst = v
 	}
+	// An SPA on a dev server (another loopback port) calls the demo with credentials.
+	origins, err := config.DemoOrigins(getenv("BFF_DEMO_ORIGINS"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.CORS.AllowedOrigins = append(cfg.CORS.AllowedOrigins, origins...)
 	if err := os.MkdirAll(filepath.Clean(dataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("demo data dir: %w", err)
 	}
@@ -333,6 +348,7 @@ func printDemoBanner(w io.Writer, publicURL, adminURL, emuURL string) {
   Open      %s
   Log in    %s / %s   (tenant "demo", Basiq API 3.0)
   Emulator  %s  (the demo API key works only there)
+  Dev SPA   BFF_DEMO_ORIGINS=http://127.0.0.1:5173 admits a dev server's origin
   Admin     %s/healthz  %s/metrics
 %s
 `, line, publicURL, demoEmail, demoPassword, emuURL, adminURL, adminURL, line)

@@ -19,6 +19,7 @@ export function networkError(who = 'The server') {
 /**
  * bffOrigin reads <meta name="bff-origin">; empty means the SPA is served by the BFF itself.
  * A trailing slash is dropped so paths can be appended.
+ * @param {Pick<Document, 'querySelector'> | null} [doc]
  */
 export function bffOrigin(doc = globalThis.document) {
   const meta = doc?.querySelector?.('meta[name="bff-origin"]');

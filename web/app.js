@@ -1,9 +1,8 @@
 // app.js is the entry point: it chooses between the login form and the signed-in view, and wires
 // the token keeper and the connection flows to the page.
 
-import { ApiError, createBff } from './api.js';
+import { ApiError, backoffMs, createBff, createSharedTokenKeeper, StoppedError } from './client.js';
 import { createConnection, delay, pollJob, readReturn, startConsent } from './connect.js';
-import { backoffMs, createTokenKeeper, StoppedError } from './token.js';
 import { byId, formatClock, formatCountdown, renderSteps, setMessage, setText, show } from './ui.js';
 
 const SESSION_ENDED = 'Your session has ended. Please sign in again.';
@@ -81,6 +80,7 @@ async function loadTenants() {
     const body = await bff.get('/auth/tenants');
     tenants = Array.isArray(body?.tenants) ? body.tenants : [];
     show('demo-banner', body?.demo === true);
+    showDemoLogin(body?.demo === true ? body.demo_login : null);
   } catch {
     // Without the list the tenant is left out of the login, and the BFF uses its only tenant.
     return;
@@ -88,6 +88,13 @@ async function loadTenants() {
   const options = tenants.map((t) => new Option(String(t.name || t.id), String(t.id)));
   byId('tenant').replaceChildren(...options);
   show('tenant-field', tenants.length > 1);
+}
+
+// showDemoLogin puts the demo account on the login form: it exists only in demo mode.
+function showDemoLogin(login) {
+  const ok = typeof login?.email === 'string' && typeof login?.password === 'string';
+  if (ok) setText('demo-login', `Demo account: ${login.email} / ${login.password}`);
+  show('demo-login', ok);
 }
 
 async function showLogin(message) {
@@ -129,7 +136,10 @@ function enterApp(me, focus) {
   endSession();
   const user = me?.user ?? {};
   const basiq = me?.basiq ?? {};
-  const keeper = createTokenKeeper({
+  // One token for every tab of this user: the tabs elect a leader that alone calls the BFF.
+  const keeper = createSharedTokenKeeper({
+    scope: `${user.tenant}:${user.id}`,
+    onSignedOut: () => signedOut('You are signed out.'),
     fetchToken: () => bff.get('/client-token'),
     onChange: (state) => {
       if (session?.keeper !== keeper) return;
@@ -150,7 +160,7 @@ function enterApp(me, focus) {
   };
 
   setText('user-email', String(user.email ?? ''));
-  setText('user-tenant', String(user.tenant ?? ''));
+  setText('user-tenant', String(user.tenant_name || user.tenant || ''));
   setText('basiq-version', String(basiq.version ?? 'unknown'));
   show('login-view', false);
   show('app-view', true);
@@ -264,7 +274,9 @@ function signedOut(message) {
 
 async function onLogout() {
   if (session === null) return;
-  // Forget the token and stop the timers first, whatever the server says next.
+  // Forget the token and stop the timers first, whatever the server says next; every other
+  // tab of this user signs out too.
+  session.keeper.signOut();
   endSession();
   let message = 'You are signed out.';
   try {

@@ -34,6 +34,9 @@ export function refreshDelayMs(expiresIn, random = Math.random) {
  * backoffMs is the wait before retry number attempt (0-based): exponential with "equal jitter"
  * (half fixed, half random, so it never collapses to zero), at least the server's Retry-After,
  * and never more than BACKOFF_CAP_MS.
+ * @param {number} attempt
+ * @param {number | null} [retryAfterSeconds]
+ * @param {() => number} [random]
  */
 export function backoffMs(attempt, retryAfterSeconds = null, random = Math.random) {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
@@ -60,6 +63,7 @@ const realTimers = {
  * status/retryAfter (an ApiError). onChange(state) receives a snapshot without the token.
  * onUnauthenticated(err) runs once when the BFF says the session is gone (401); the keeper is
  * stopped by then.
+ * @param {import('./types/token.js').KeeperOptions} options
  */
 export function createTokenKeeper({
   fetchToken,
@@ -73,6 +77,7 @@ export function createTokenKeeper({
   let expiresAt = 0;
   let refreshedAt = 0;
   let refreshAt = 0;
+  /** @type {import('./types/token.js').KeeperPhase} */
   let phase = 'idle'; // idle | refreshing | ready | retrying | failed | stopped
   let retryAt = 0;
   let error = null;

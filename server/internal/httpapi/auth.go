@@ -70,8 +70,8 @@ func sessionOf(c echo.Context) (*sessions.Session, session.Data, *tenant.Tenant)
 }
 
 // handleTenants lists the tenants for the login picker; in demo mode it says so, and the SPA
-// shows a banner.
-func handleTenants(tenants *tenant.Registry, demo bool) echo.HandlerFunc {
+// shows a banner and the demo account's credentials.
+func handleTenants(tenants *tenant.Registry, demo bool, demoLogin *DemoLogin) echo.HandlerFunc {
 	type item struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
@@ -79,10 +79,15 @@ func handleTenants(tenants *tenant.Registry, demo bool) echo.HandlerFunc {
 	type response struct {
 		Tenants []item `json:"tenants"`
 		Demo    bool   `json:"demo,omitempty"`
+		// DemoLogin is set in demo mode only.
+		DemoLogin *DemoLogin `json:"demo_login,omitempty"`
 	}
 	return func(c echo.Context) error {
 		list := tenants.Load().List()
 		resp := response{Tenants: make([]item, 0, len(list)), Demo: demo}
+		if demo {
+			resp.DemoLogin = demoLogin
+		}
 		for _, t := range list {
 			resp.Tenants = append(resp.Tenants, item{ID: t.ID, Name: t.Name})
 		}
@@ -187,20 +192,28 @@ func handleLogout(store *session.Store, m *metrics.Metrics) echo.HandlerFunc {
 }
 
 func handleMe() echo.HandlerFunc {
+	// meUser adds the tenant's display name, which only /auth/me needs.
+	type meUser struct {
+		userJSON
+		TenantName string `json:"tenant_name"`
+	}
 	type basiqJSON struct {
 		APIURL     string `json:"api_url"`
 		ConsentURL string `json:"consent_url"`
 		Version    string `json:"version"`
 	}
 	type response struct {
-		User  userJSON  `json:"user"`
+		User  meUser    `json:"user"`
 		Basiq basiqJSON `json:"basiq"`
 	}
 	return func(c echo.Context) error {
 		_, d, t := sessionOf(c)
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, response{
-			User:  userJSON{ID: d.UserID, Email: d.Email, Tenant: d.Tenant, BasiqUserID: d.BasiqUserID},
+			User: meUser{
+				userJSON:   userJSON{ID: d.UserID, Email: d.Email, Tenant: d.Tenant, BasiqUserID: d.BasiqUserID},
+				TenantName: t.Name,
+			},
 			Basiq: basiqJSON{APIURL: t.BaseURL, ConsentURL: t.ConsentURL, Version: t.Version},
 		})
 	}

@@ -23,7 +23,7 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 
 	authed := requireSession(d.Sessions, d.Tenants, d.Tokens, d.Metrics)
 
-	e.GET("/auth/tenants", handleTenants(d.Tenants, d.Config.Demo))
+	e.GET("/auth/tenants", handleTenants(d.Tenants, d.Config.Demo, d.DemoLogin))
 	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics, d.Config.Session.IsSecure()))
 	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics), authed)
 	e.GET("/auth/me", handleMe(), authed)

@@ -23,7 +23,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// Deps are what the public server needs. All fields are required.
+// Deps are what the public server needs. All fields are required except DemoLogin.
 type Deps struct {
 	Log      *slog.Logger
 	Config   *config.Config
@@ -39,6 +39,15 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Limiter bounds GET /client-token and POST /connect/consent per session.
 	Limiter *clienttoken.Limiter
+	// DemoLogin is the demo user, shown on the login form; nil outside demo mode.
+	DemoLogin *DemoLogin
+}
+
+// DemoLogin is the built-in demo account. It exists only in the demo database, which is why
+// /auth/tenants may show it.
+type DemoLogin struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
 }
 
 // Server is the public handler.
@@ -73,10 +82,13 @@ type Admin struct {
 	Metrics http.Handler
 	// ConfigOK reports whether a valid configuration is in force.
 	ConfigOK func() bool
+	// OpenAPI is the contract's OpenAPI document (YAML), served at /openapi.yaml; "" leaves
+	// the route out.
+	OpenAPI string
 }
 
 // NewAdmin returns the admin handler: /healthz (alive), /readyz (database, kv and config
-// usable, each with a real round trip), /metrics.
+// usable, each with a real round trip), /metrics, /openapi.yaml.
 func NewAdmin(a Admin) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +117,13 @@ func NewAdmin(a Admin) http.Handler {
 	})
 	if a.Metrics != nil {
 		mux.Handle("GET /metrics", a.Metrics)
+	}
+	if a.OpenAPI != "" {
+		mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			w.Header().Set("Cache-Control", "no-cache")
+			_, _ = w.Write([]byte(a.OpenAPI))
+		})
 	}
 	return mux
 }
