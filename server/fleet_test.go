@@ -77,7 +77,10 @@ func loginMany(t *testing.T, s *stack, rs []*replica, tenant string, n int) []*c
 // TestFleetColdStampede: 1,000 concurrent requests for one cold cache key, spread over three
 // replicas, while Basiq takes 200 ms to answer, make exactly one /token call.
 func TestFleetColdStampede(t *testing.T) {
-	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 20s\n  l1_ttl: 100ms\n"})
+	s := newStack(t, stackOptions{
+		extra:      "client_token:\n  deadline: 20s\n  l1_ttl: 100ms\n",
+		redisQuery: "read_timeout=5s&write_timeout=5s&pool_timeout=5s",
+	})
 	rs := []*replica{s.start(), s.start(), s.start()}
 	users := loginMany(t, s, rs, "beta", 10)
 	var clients []*client // each user on each replica

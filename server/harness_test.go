@@ -61,7 +61,12 @@ type stackOptions struct {
 	// redisURL replaces BFF_TEST_REDIS_URL's Redis with a throwaway deployment (such as
 	// kvtest.StartSentinel's), whose keys need no cleanup.
 	redisURL string
-	cacheTTL string // session.cache_ttl; empty: the default
+	// redisQuery is appended to the Redis URL as go-redis query options, for tests whose
+	// subject is not Redis latency (e.g. "read_timeout=5s&pool_timeout=5s": a thousand
+	// concurrent requests on a loaded 2-core machine under -race queue longer than the
+	// production defaults allow, and that is not what those tests measure).
+	redisQuery string
+	cacheTTL   string // session.cache_ttl; empty: the default
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -70,6 +75,13 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if redisURL == "" {
 		redisURL = kvtest.RedisURL(t)
 		prefix = kvtest.Prefix(t, redisURL)
+	}
+	if o.redisQuery != "" {
+		sep := "?"
+		if strings.Contains(redisURL, "?") {
+			sep = "&"
+		}
+		redisURL += sep + o.redisQuery
 	}
 	s := &stack{
 		t:           t,
