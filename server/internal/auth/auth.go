@@ -93,13 +93,15 @@ func (s *Service) Login(ctx context.Context, tenantID, email, password string, i
 	u, err := s.users.UserByEmail(ctx, tenantID, email)
 	hash := s.dummy
 	switch {
-	case err == nil:
+	case err == nil && u.PasswordHash != "":
 		hash = u.PasswordHash
-	case !errors.Is(err, apperr.NotFound):
+	case err != nil && !errors.Is(err, apperr.NotFound):
 		return nil, err
 	}
 	ok, verr := VerifyPassword(hash, password)
-	if err != nil || verr != nil || !ok || u.Disabled() {
+	// A user who signs in only through the tenant's identity provider has no password: the
+	// dummy verify keeps the timing the same, and the answer is the same as a wrong password.
+	if err != nil || verr != nil || !ok || u.Disabled() || u.PasswordHash == "" {
 		return nil, apperr.New(apperr.InvalidCredentials, "")
 	}
 	if _, _, err := s.kv.Incr(ctx, ipOKKey, 2*s.lim.Window); err != nil {
