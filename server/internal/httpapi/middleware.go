@@ -242,6 +242,9 @@ func crossSiteGuard(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
+			if strings.HasPrefix(r.URL.Path, oidcPrefix) {
+				return next(c)
+			}
 			csrf := needsCSRF(r)
 			if !csrf && !apiPath(r.URL.Path) {
 				return next(c)

@@ -19,6 +19,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
+	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
@@ -39,6 +40,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Limiter bounds GET /client-token per session.
 	Limiter *clienttoken.Limiter
+	// SSO signs people in through their tenant's OpenID Connect provider.
+	SSO *sso.Service
 }
 
 // Server is the public handler.
