@@ -7,6 +7,7 @@ package sso
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -133,7 +134,9 @@ func New(users Users, store kv.Store, o Options) (*Service, error) {
 	}
 	s := &Service{users: users, kv: store, opts: o, log: o.Log, now: o.Now, providers: map[string]*provider{}}
 	for _, k := range o.CookieKeys {
-		c := securecookie.New(k, nil)
+		// Encrypted as well as signed: the PKCE verifier and the nonce stay unreadable even in
+		// a copy of the cookie.
+		c := securecookie.New(derive(k, "pre-login mac"), derive(k, "pre-login aes"))
 		c.SetSerializer(securecookie.JSONEncoder{})
 		c.MaxAge(int(preLoginTTL / time.Second))
 		c.MaxLength(2048)
@@ -174,7 +177,10 @@ func (s *Service) provider(ctx context.Context, t *tenant.Tenant) (*provider, er
 	if p != nil && s.now().Sub(p.fetched) < discoveryTTL {
 		return p, nil
 	}
-	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, s.opts.HTTPClient), 10*time.Second)
+	// Five seconds: a person is waiting on the redirect, and the server's write timeout is 15.
+	// Not the request's context: go-oidc keeps this one (without its deadline) for fetching
+	// signing keys for as long as the provider is cached.
+	ctx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), s.opts.HTTPClient), 5*time.Second)
 	defer cancel()
 	op, err := oidc.NewProvider(ctx, t.OIDC.Issuer)
 	if err != nil {
@@ -226,8 +232,7 @@ func (s *Service) oauthConfig(t *tenant.Tenant, p *provider, redirectURL string)
 	return c
 }
 
-// preLogin is what the pre-login cookie holds. It is signed, not encrypted: none of it is
-// useful without the person's browser and the client credentials.
+// preLogin is what the pre-login cookie holds, encrypted and signed.
 type preLogin struct {
 	Tenant   string `json:"t"`
 	Issuer   string `json:"i"`
@@ -450,6 +455,13 @@ func (s *Service) EndSessionURL(ctx context.Context, t *tenant.Tenant, idTokenHi
 		return ""
 	}
 	return u
+}
+
+// derive separates the uses of one configured key (32 bytes out, an AES-256 key).
+func derive(key []byte, label string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 func stateKey(state string) string { return "oidc:state:" + hashHex(state) }
