@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -111,7 +112,7 @@ func handleOIDCCallback(log *slog.Logger, svc *sso.Service, store *session.Store
 		if !ok {
 			return refuseLogin(c, log, svc, &sso.Refusal{Code: sso.CodeNotConfigured, Tenant: id.Tenant})
 		}
-		u, err := svc.SignIn(ctx, t, id)
+		u, linked, err := svc.SignIn(ctx, t, id)
 		if err != nil {
 			return refuseLogin(c, log, svc, err)
 		}
@@ -124,7 +125,7 @@ func handleOIDCCallback(log *slog.Logger, svc *sso.Service, store *session.Store
 		if ri := infoFrom(ctx); ri != nil {
 			ri.tenant, ri.user = t.ID, tokens.HashUser(t.ID, u.ID)
 		}
-		log.InfoContext(ctx, "oidc login", "audit", true, "tenant", t.ID)
+		log.InfoContext(ctx, "oidc login", "audit", true, "tenant", t.ID, "linked", linked)
 		http.SetCookie(c.Response(), svc.ClearCookie())
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusSeeOther, safeReturnTo(id.ReturnTo))
@@ -153,32 +154,43 @@ func handleBackchannelLogout(log *slog.Logger, svc *sso.Service, store *session.
 			}
 			return err
 		}
-		ended := 0
-		for _, tid := range lo.Tenants {
-			if lo.SID != "" {
-				n, err := store.EndProviderSession(ctx, tid, lo.Issuer, lo.SID)
-				if err != nil {
-					return err
-				}
-				ended += n
-				continue
-			}
-			uid, ok, err := svc.UserOf(ctx, tid, lo.Issuer, lo.Subject)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			n, err := store.EndUser(ctx, tid, uid)
-			if err != nil {
-				return err
-			}
-			ended += n
+		ended, err := endLoggedOut(ctx, svc, store, lo)
+		if err != nil {
+			// The provider retries a logout that failed; let the same token through again.
+			svc.ForgetLogout(context.WithoutCancel(ctx), lo)
+			return err
 		}
 		m.Session("revoked", ended)
 		log.InfoContext(ctx, "oidc back-channel logout", "audit", true, "tenants", strings.Join(lo.Tenants, ","),
 			"by", map[bool]string{true: "sid", false: "sub"}[lo.SID != ""], "sessions_ended", ended)
 		return c.NoContent(http.StatusOK)
 	}
+}
+
+// endLoggedOut ends the sessions a verified logout token names, in each of its tenants.
+func endLoggedOut(ctx context.Context, svc *sso.Service, store *session.Store, lo *sso.Logout) (int, error) {
+	ended := 0
+	for _, tid := range lo.Tenants {
+		if lo.SID != "" {
+			n, err := store.EndProviderSession(ctx, tid, lo.Issuer, lo.SID)
+			if err != nil {
+				return ended, err
+			}
+			ended += n
+			continue
+		}
+		uid, ok, err := svc.UserOf(ctx, tid, lo.Issuer, lo.Subject)
+		if err != nil {
+			return ended, err
+		}
+		if !ok {
+			continue
+		}
+		n, err := store.EndUser(ctx, tid, uid)
+		if err != nil {
+			return ended, err
+		}
+		ended += n
+	}
+	return ended, nil
 }

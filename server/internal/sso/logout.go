@@ -30,6 +30,15 @@ type Logout struct {
 	Issuer  string
 	Subject string
 	SID     string
+	jtiKey  string
+}
+
+// ForgetLogout forgets that lo's token was used, so that the provider's retry of a logout
+// that failed to end its sessions is accepted. Best effort.
+func (s *Service) ForgetLogout(ctx context.Context, lo *Logout) {
+	if err := s.kv.Delete(ctx, lo.jtiKey); err != nil {
+		s.log.WarnContext(ctx, "oidc logout token id not forgotten", "err", err)
+	}
 }
 
 // VerifyLogout checks a logout token like an ID token (signature, issuer, audience, expiry),
@@ -110,14 +119,14 @@ func (s *Service) VerifyLogout(ctx context.Context, tenants *tenant.Snapshot, ra
 	// A jti is remembered until the token expires (at least five minutes, at most a day), on
 	// every replica, so a captured token cannot be played again.
 	ttl := min(max(tok.Expiry.Sub(s.now())+time.Minute, 5*time.Minute), 24*time.Hour)
-	fresh, err := s.kv.SetNX(ctx, "oidc:jti:"+hashHex(tok.Issuer+"\x00"+c.JTI), []byte{1}, ttl)
+	lo := &Logout{Issuer: tok.Issuer, Subject: tok.Subject, SID: c.SID, jtiKey: "oidc:jti:" + hashHex(tok.Issuer+"\x00"+c.JTI)}
+	fresh, err := s.kv.SetNX(ctx, lo.jtiKey, []byte{1}, ttl)
 	if err != nil {
 		return nil, apperr.Retry(apperr.StoreUnavailable, fmt.Errorf("remember logout token id: %w", err), "", time.Second)
 	}
 	if !fresh {
 		return nil, bad("already used", errors.New("jti replayed"))
 	}
-	lo := &Logout{Issuer: tok.Issuer, Subject: tok.Subject, SID: c.SID}
 	for _, m := range matched {
 		lo.Tenants = append(lo.Tenants, m.ID)
 	}
