@@ -12,12 +12,12 @@ import (
 
 // oidcStack is a deployment whose acme tenant signs in through a test provider (password
 // login kept) and whose beta tenant uses a provider that is down.
-func oidcStack(t *testing.T, acmePassword bool) (*stack, *testIdP, *replica) {
+func oidcStack(t *testing.T, acmePassword bool, acmeOIDC ...string) (*stack, *testIdP, *replica) {
 	t.Helper()
 	idp := newTestIdP(t, "http://app.example.test/auth/oidc/callback")
 	dead := httpDeadURL(t)
 	s := newStack(t, stackOptions{logins: map[string]string{
-		"acme": idp.loginYAML(acmePassword),
+		"acme": idp.loginYAML(acmePassword) + strings.Join(acmeOIDC, ""),
 		"beta": "    login:\n      oidc: {issuer: '" + dead + "', client_id: bff, client_secret: {env: OIDC_SECRET}}\n",
 	}})
 	s.env["OIDC_SECRET"] = idpClientSecret
@@ -174,6 +174,21 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 	})
 
+	t.Run("an unverified email is not linked to a local user", func(t *testing.T) {
+		s.addUser("acme", "erin@acme.test", testPassword)
+		idp.setTamper(func(c map[string]any) string {
+			c["email"], c["email_verified"] = "erin@acme.test", false
+			return "RS256"
+		})
+		defer idp.setTamper(nil)
+		if code := loginError(t, signIn(t, idp, newClient(t, r.url), "bob", "/")); code != "account_conflict" {
+			t.Errorf("login_error = %q, want account_conflict", code)
+		}
+		if !securityEvent(t, r.logs.String(), "account_conflict") {
+			t.Error("no security event for account_conflict")
+		}
+	})
+
 	t.Run("return_to leaving the origin goes to /", func(t *testing.T) {
 		for _, rt := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {
 			c := newClient(t, r.url)
@@ -222,7 +237,7 @@ func TestOIDCSignIn(t *testing.T) {
 // check: each is refused with its own login_error, starts no session and is logged as a
 // security event.
 func TestOIDCRefusals(t *testing.T) {
-	_, idp, r := oidcStack(t, true)
+	_, idp, r := oidcStack(t, true, "        allowed_email_domains: [acme.test]\n")
 	cases := []struct {
 		name   string
 		code   string
@@ -277,6 +292,14 @@ func TestOIDCRefusals(t *testing.T) {
 		{name: "unsigned ID token (alg none)", code: "invalid_id_token", tamper: func(c map[string]any) string { return "none" }},
 		{name: "ID token from another issuer", code: "invalid_id_token", tamper: func(c map[string]any) string {
 			c["iss"] = "https://evil.example"
+			return "RS256"
+		}},
+		{name: "email outside the allowed domains", code: "email_not_allowed", tamper: func(c map[string]any) string {
+			c["email"], c["email_verified"] = "bob@elsewhere.test", true
+			return "RS256"
+		}},
+		{name: "unverified email in an allowed domain", code: "email_not_allowed", tamper: func(c map[string]any) string {
+			c["email"], c["email_verified"] = "bob@acme.test", false
 			return "RS256"
 		}},
 		{name: "provider refused the person", code: "idp_denied", run: func(t *testing.T, c *client) response {
