@@ -367,3 +367,21 @@ func TestOIDCPasswordOff(t *testing.T) {
 	mustSignIn(t, idp, c, "alice")
 	c.mustToken()
 }
+
+// TestOIDCReload adds a provider to a running tenant by editing the config file: sign-in
+// through it works without a restart.
+func TestOIDCReload(t *testing.T) {
+	idp := newTestIdP(t, "http://app.example.test/auth/oidc/callback")
+	s := newStack(t, stackOptions{})
+	s.env["OIDC_SECRET"] = idpClientSecret
+	r := s.start()
+	if code := loginError(t, newClient(t, r.url).do("GET", "/auth/oidc/start?tenant=acme", "", nil)); code != "oidc_not_configured" {
+		t.Fatalf("before: login_error = %q", code)
+	}
+	s.logins = map[string]string{"acme": idp.loginYAML(true)}
+	s.writeConfig(s.extra)
+	waitReload(t, []*replica{r}, "applied", 1)
+	c := newClient(t, r.url)
+	mustSignIn(t, idp, c, "alice")
+	c.mustToken()
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -179,7 +180,7 @@ func loginProblem(tenantID, email, password string) string {
 // handleLogout ends the session: 204, or for a person who signed in through a provider that
 // has an end_session_endpoint, 200 {"end_session_url"} for the SPA to follow so the
 // provider's session ends too.
-func handleLogout(store *session.Store, m *metrics.Metrics, svc *sso.Service, publicOrigin string) echo.HandlerFunc {
+func handleLogout(store *session.Store, m *metrics.Metrics, svc *sso.Service, origins *atomic.Pointer[originPolicy]) echo.HandlerFunc {
 	type response struct {
 		EndSessionURL string `json:"end_session_url"`
 	}
@@ -190,7 +191,7 @@ func handleLogout(store *session.Store, m *metrics.Metrics, svc *sso.Service, pu
 		}
 		m.Session("ended", 1)
 		if d.OIDC != nil && t.OIDC != nil && t.OIDC.Issuer == d.OIDC.Issuer {
-			if u := svc.EndSessionURL(c.Request().Context(), t, d.OIDC.IDTokenHint, publicOrigin+"/"); u != "" {
+			if u := svc.EndSessionURL(c.Request().Context(), t, d.OIDC.IDTokenHint, origins.Load().public+"/"); u != "" {
 				c.Response().Header().Set("Cache-Control", "no-store")
 				return c.JSON(http.StatusOK, response{EndSessionURL: u})
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +26,12 @@ import (
 // the signed pre-login cookie and the single-use state protect the login, and the signed
 // logout token protects logout.
 const oidcPrefix = "/auth/oidc/"
+
+// callbackURL is the redirect URI registered at providers: public_origin, as reloaded, and
+// the callback path.
+func callbackURL(origins *atomic.Pointer[originPolicy]) string {
+	return origins.Load().public + sso.CallbackPath
+}
 
 // loginRedirect is where every refused OpenID Connect login lands: the SPA shows the code.
 func loginRedirect(code string) string { return "/?login_error=" + url.QueryEscape(code) }
@@ -67,7 +74,7 @@ func safeReturnTo(s string) string {
 }
 
 // handleOIDCStart sends the browser to the tenant's provider with a fresh pre-login cookie.
-func handleOIDCStart(log *slog.Logger, svc *sso.Service, tenants *tenant.Registry, redirectURL string) echo.HandlerFunc {
+func handleOIDCStart(log *slog.Logger, svc *sso.Service, tenants *tenant.Registry, origins *atomic.Pointer[originPolicy]) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		snap := tenants.Load()
 		id := c.QueryParam("tenant")
@@ -87,7 +94,7 @@ func handleOIDCStart(log *slog.Logger, svc *sso.Service, tenants *tenant.Registr
 		if !ok || t.OIDC == nil {
 			return refuseLogin(c, log, svc, &sso.Refusal{Code: sso.CodeNotConfigured, Err: errors.New("unknown tenant or no provider")})
 		}
-		authURL, cookie, err := svc.Start(c.Request().Context(), t, redirectURL, safeReturnTo(c.QueryParam("return_to")))
+		authURL, cookie, err := svc.Start(c.Request().Context(), t, callbackURL(origins), safeReturnTo(c.QueryParam("return_to")))
 		if err != nil {
 			return refuseLogin(c, log, svc, err)
 		}
@@ -100,11 +107,11 @@ func handleOIDCStart(log *slog.Logger, svc *sso.Service, tenants *tenant.Registr
 // handleOIDCCallback completes a login: the provider's answer is verified, the local user
 // found or created, and a new session started (the id is never one the browser had before).
 func handleOIDCCallback(log *slog.Logger, svc *sso.Service, store *session.Store, tenants *tenant.Registry, tokens *clienttoken.Service,
-	m *metrics.Metrics, redirectURL string) echo.HandlerFunc {
+	m *metrics.Metrics, origins *atomic.Pointer[originPolicy]) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		snap := tenants.Load()
-		id, err := svc.Callback(ctx, c.Request(), snap, redirectURL)
+		id, err := svc.Callback(ctx, c.Request(), snap, callbackURL(origins))
 		if err != nil {
 			return refuseLogin(c, log, svc, err)
 		}

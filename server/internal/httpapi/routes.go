@@ -26,11 +26,10 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 
 	e.GET("/auth/tenants", handleTenants(d.Tenants, d.Config.Demo))
 	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics))
-	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics, d.SSO, d.Config.PublicOrigin), authed)
+	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics, d.SSO, origins), authed)
 
-	callback := d.Config.PublicOrigin + sso.CallbackPath
-	e.GET("/auth/oidc/start", handleOIDCStart(d.Log, d.SSO, d.Tenants, callback))
-	e.GET(sso.CallbackPath, handleOIDCCallback(d.Log, d.SSO, d.Sessions, d.Tenants, d.Tokens, d.Metrics, callback))
+	e.GET("/auth/oidc/start", handleOIDCStart(d.Log, d.SSO, d.Tenants, origins))
+	e.GET(sso.CallbackPath, handleOIDCCallback(d.Log, d.SSO, d.Sessions, d.Tenants, d.Tokens, d.Metrics, origins))
 	e.POST("/auth/oidc/backchannel-logout", handleBackchannelLogout(d.Log, d.SSO, d.Sessions, d.Tenants, d.Metrics))
 	e.GET("/auth/me", handleMe(), authed)
 
