@@ -302,6 +302,13 @@ func TestOIDCRefusals(t *testing.T) {
 			c["email"], c["email_verified"] = "bob@acme.test", false
 			return "RS256"
 		}},
+		{name: "response from another issuer (mix-up)", code: "issuer_mismatch", run: func(t *testing.T, c *client) response {
+			back := idp.authorize(t, oidcStart(t, c, "tenant=acme"), "bob")
+			q := back.Query()
+			q.Set("iss", "https://evil.example")
+			back.RawQuery = q.Encode()
+			return c.callback(back)
+		}},
 		{name: "provider refused the person", code: "idp_denied", run: func(t *testing.T, c *client) response {
 			auth := mustURL(t, oidcStart(t, c, "tenant=acme"))
 			return c.do("GET", "/auth/oidc/callback?error=access_denied&state="+url.QueryEscape(auth.Query().Get("state")), "", nil)

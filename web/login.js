@@ -8,6 +8,7 @@ const LOGIN_ERRORS = {
   idp_denied: 'Sign-in was cancelled or refused by your organisation’s sign-in service.',
   login_expired: 'The sign-in took too long or was started elsewhere. Please start again.',
   state_mismatch: 'This sign-in was not started in this browser. Please start again.',
+  issuer_mismatch: 'The answer came from a different sign-in service than the one asked. Please start again.',
   callback_replayed: 'This sign-in link was already used. Please start again.',
   account_disabled: 'Your account is disabled. Please contact your administrator.',
   account_conflict: 'Another account already uses your email address here. Please contact your administrator.',

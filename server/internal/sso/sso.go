@@ -55,6 +55,7 @@ const (
 	CodeIdPDenied        = "idp_denied"
 	CodeExchangeFailed   = "code_exchange_failed"
 	CodeInvalidIDToken   = "invalid_id_token"
+	CodeIssuerMismatch   = "issuer_mismatch"
 	CodeWrongAudience    = "wrong_audience"
 	CodeTokenExpired     = "token_expired"
 	CodeNonceMismatch    = "nonce_mismatch"
@@ -324,6 +325,11 @@ func (s *Service) Callback(ctx context.Context, r *http.Request, tenants *tenant
 	t, ok := tenants.Get(pl.Tenant)
 	if !ok || t.OIDC == nil || t.OIDC.Issuer != pl.Issuer {
 		return nil, refuse(CodeNotConfigured, pl.Tenant, errors.New("the tenant's provider changed during the login"))
+	}
+	// RFC 9207: a provider that names itself in the response must be the one the login went
+	// to (a mix-up attack swaps them).
+	if iss := q.Get("iss"); iss != "" && iss != pl.Issuer {
+		return nil, refuse(CodeIssuerMismatch, t.ID, fmt.Errorf("the response names issuer %q", clip(iss)))
 	}
 	if e := q.Get("error"); e != "" {
 		return nil, refuse(CodeIdPDenied, t.ID, fmt.Errorf("provider answered error %q", clip(e)))
