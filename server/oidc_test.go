@@ -128,7 +128,10 @@ func TestOIDCSignIn(t *testing.T) {
 				t.Errorf("the pre-login cookie shows the state or nonce in clear")
 			}
 		}
-		cb := alice.callback(idp.authorize(t, auth.String(), "alice"))
+		back := idp.authorize(t, auth.String(), "alice")
+		began := time.Now()
+		cb := alice.callback(back)
+		t.Logf("callback (code exchange, ID token and userinfo, user created, session) took %v", time.Since(began))
 		if cb.status != http.StatusSeeOther || cb.header.Get("Location") != "/accounts?tab=1" {
 			t.Fatalf("callback: %d %q %s", cb.status, cb.header.Get("Location"), cb.body)
 		}
