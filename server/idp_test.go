@@ -45,6 +45,10 @@ type testIdP struct {
 	mu      sync.Mutex
 	tamper  func(claims map[string]any) (alg string)
 	idToken []string // every ID token issued, after tampering
+	// assertionKey, when set, is the public key of client "bff" for private_key_jwt; the
+	// example storage cannot register one, so the wrapper checks the assertion.
+	assertionKey any
+	assertions   atomic.Int32 // assertions accepted
 }
 
 // newTestIdP starts a provider whose client "bff" accepts the given redirect URIs.
@@ -96,6 +100,11 @@ func (idp *testIdP) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if r.Method == http.MethodPost && idp.assertionKey != nil {
+			if !idp.checkAssertion(w, r) {
+				return
+			}
+		}
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
 		body := rec.Body.Bytes()
@@ -117,6 +126,52 @@ func (idp *testIdP) wrap(next http.Handler) http.Handler {
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(body)
 	})
+}
+
+// checkAssertion authenticates a private_key_jwt token request (RFC 7523) and hands it on to
+// the provider as the client's basic authentication. It answers 401 invalid_client and
+// returns false for a bad assertion.
+func (idp *testIdP) checkAssertion(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	refuse := func(why string) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error":"invalid_client","error_description":%q}`, why)
+		return false
+	}
+	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return refuse("no client assertion")
+	}
+	jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil {
+		return refuse("malformed assertion")
+	}
+	payload, err := jws.Verify(idp.assertionKey)
+	if err != nil {
+		return refuse("bad signature")
+	}
+	var c struct {
+		Iss, Sub, Aud, Jti string
+		Exp                int64
+	}
+	if json.Unmarshal(payload, &c) != nil || c.Iss != idpClientID || c.Sub != idpClientID || c.Aud != idp.issuer+"/oauth/token" ||
+		c.Jti == "" || c.Exp < time.Now().Unix() || r.PostForm.Get("client_id") != idpClientID {
+		return refuse("bad claims")
+	}
+	idp.assertions.Add(1)
+	form := r.PostForm
+	form.Del("client_assertion")
+	form.Del("client_assertion_type")
+	form.Del("client_id")
+	body := form.Encode()
+	r.Body = io.NopCloser(strings.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.PostForm, r.Form = nil, nil
+	r.SetBasicAuth(idpClientID, idpClientSecret)
+	return true
 }
 
 func (idp *testIdP) setTamper(f func(claims map[string]any) string) {

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/url"
@@ -394,4 +399,46 @@ func TestOIDCReload(t *testing.T) {
 	c := newClient(t, r.url)
 	mustSignIn(t, idp, c, "alice")
 	c.mustToken()
+}
+
+// TestOIDCPrivateKeyJWT signs in with private_key_jwt client authentication: the token
+// request carries an assertion signed with the configured key instead of a secret.
+func TestOIDCPrivateKeyJWT(t *testing.T) {
+	pemKey := func() (string, any) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, _ := x509.MarshalECPrivateKey(k)
+		return string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})), &k.PublicKey
+	}
+	registered, public := pemKey()
+	other, _ := pemKey()
+	idp := newTestIdP(t, "http://app.example.test/auth/oidc/callback")
+	idp.assertionKey = public
+	login := strings.Replace(idp.loginYAML(true), "client_secret: {env: OIDC_SECRET}",
+		"private_key: {env: OIDC_KEY}\n        private_key_id: bff-key-1", 1)
+	s := newStack(t, stackOptions{logins: map[string]string{"acme": login}})
+	s.env["OIDC_KEY"] = registered
+	s.writeConfig(s.extra)
+	r := s.start()
+
+	c := newClient(t, r.url)
+	mustSignIn(t, idp, c, "alice")
+	c.mustToken()
+	if n := idp.assertions.Load(); n != 1 {
+		t.Errorf("the provider accepted %d client assertions, want 1", n)
+	}
+	if strings.Contains(r.logs.String(), "PRIVATE KEY") {
+		t.Error("the private key was logged")
+	}
+
+	// The same deployment with a key the provider does not know.
+	s2 := newStack(t, stackOptions{logins: map[string]string{"acme": login}})
+	s2.env["OIDC_KEY"] = other
+	s2.writeConfig(s2.extra)
+	r2 := s2.start()
+	if code := loginError(t, signIn(t, idp, newClient(t, r2.url), "alice", "/")); code != "code_exchange_failed" {
+		t.Errorf("with an unknown key: login_error = %q, want code_exchange_failed", code)
+	}
 }
