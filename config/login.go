@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -41,13 +40,10 @@ type OIDC struct {
 	AllowedEmailDomains []string `yaml:"allowed_email_domains"`
 }
 
-// defaultOIDCScopes are requested when a tenant lists none.
-var defaultOIDCScopes = []string{"openid", "email", "profile"}
-
 // RequestedScopes returns the scopes to request: the configured ones, openid first.
 func (o *OIDC) RequestedScopes() []string {
 	if len(o.Scopes) == 0 {
-		return slices.Clone(defaultOIDCScopes)
+		return []string{"openid", "email", "profile"}
 	}
 	out := []string{"openid"}
 	for _, s := range o.Scopes {

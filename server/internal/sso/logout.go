@@ -20,8 +20,10 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
 // signingAlgs are the algorithms a logout token may be parsed with; which of them a provider
 // may use is then decided by its discovery document, as for ID tokens.
-var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
-	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+func signingAlgs() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+}
 
 // Logout is a verified Back-Channel Logout request: end the sessions of SID at Issuer if it
 // is set, else every session of Subject.
@@ -54,7 +56,7 @@ func (s *Service) VerifyLogout(ctx context.Context, tenants *tenant.Snapshot, ra
 	if raw == "" || len(raw) > 16<<10 {
 		return nil, bad("missing or too long", nil)
 	}
-	jws, err := jose.ParseSigned(raw, signingAlgs)
+	jws, err := jose.ParseSigned(raw, signingAlgs())
 	if err != nil {
 		return nil, bad("not a signed JWT", err)
 	}
