@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,7 +77,7 @@ func (s *Service) VerifyLogout(ctx context.Context, tenants *tenant.Snapshot, ra
 	}
 	var matched []*tenant.Tenant
 	for _, t := range tenants.List() {
-		if t.OIDC != nil && t.OIDC.Issuer == unverified.Issuer && contains(auds, t.OIDC.ClientID) {
+		if t.OIDC != nil && t.OIDC.Issuer == unverified.Issuer && slices.Contains(auds, t.OIDC.ClientID) {
 			matched = append(matched, t)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
@@ -117,6 +119,7 @@ type Service struct {
 
 	mu        sync.Mutex
 	providers map[string]*provider // by providerKey
+	discovery singleflight.Group
 }
 
 // New returns the service. It fails without a cookie key.
@@ -178,44 +181,47 @@ func (s *Service) provider(ctx context.Context, t *tenant.Tenant) (*provider, er
 	if p != nil && s.now().Sub(p.fetched) < discoveryTTL {
 		return p, nil
 	}
-	// Five seconds: a person is waiting on the redirect, and the server's write timeout is 15.
-	// Not the request's context: go-oidc keeps this one (without its deadline) for fetching
-	// signing keys for as long as the provider is cached.
-	ctx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), s.opts.HTTPClient), 5*time.Second)
-	defer cancel()
-	op, err := oidc.NewProvider(ctx, t.OIDC.Issuer)
+	// One discovery per provider at a time, however many people start signing in at once.
+	v, err, _ := s.discovery.Do(key, func() (any, error) { return s.discover(ctx, t) })
 	if err != nil {
 		if p != nil {
 			return p, nil
 		}
-		return nil, refuse(CodeIdPUnavailable, t.ID, fmt.Errorf("discovery of %s: %w", t.OIDC.Issuer, err))
+		return nil, refuse(CodeIdPUnavailable, t.ID, err)
+	}
+	return v.(*provider), nil
+}
+
+// discover fetches the provider's discovery document and caches the result.
+func (s *Service) discover(ctx context.Context, t *tenant.Tenant) (*provider, error) {
+	// Not the request's context itself: go-oidc keeps this one (without its deadline or
+	// cancellation) for fetching signing keys for as long as the provider is cached. Five
+	// seconds, because a person is waiting on the redirect and the write timeout is 15.
+	dctx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), s.opts.HTTPClient), 5*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	op, err := oidc.NewProvider(dctx, t.OIDC.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discovery of %s: %w", t.OIDC.Issuer, err)
 	}
 	var meta struct {
 		EndSession  string   `json:"end_session_endpoint"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if err := op.Claims(&meta); err != nil {
-		return nil, refuse(CodeIdPUnavailable, t.ID, fmt.Errorf("discovery of %s: %w", t.OIDC.Issuer, err))
+		return nil, fmt.Errorf("discovery of %s: %w", t.OIDC.Issuer, err)
 	}
-	p = &provider{op: op, fetched: s.now(), endSession: meta.EndSession, authStyle: oauth2.AuthStyleInHeader}
+	p := &provider{op: op, fetched: s.now(), endSession: meta.EndSession, authStyle: oauth2.AuthStyleInHeader}
 	// client_secret_basic is the default the specification gives; a provider that lists only
 	// client_secret_post gets the secret in the form.
-	if len(meta.AuthMethods) > 0 && !contains(meta.AuthMethods, "client_secret_basic") && contains(meta.AuthMethods, "client_secret_post") {
+	if len(meta.AuthMethods) > 0 && !slices.Contains(meta.AuthMethods, "client_secret_basic") && slices.Contains(meta.AuthMethods, "client_secret_post") {
 		p.authStyle = oauth2.AuthStyleInParams
 	}
 	s.mu.Lock()
-	s.providers[key] = p
+	s.providers[providerKey(t.OIDC)] = p
 	s.mu.Unlock()
 	return p, nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // oauthConfig is the tenant's client at the provider.
@@ -418,7 +424,7 @@ func (s *Service) verify(ctx context.Context, t *tenant.Tenant, p *provider, raw
 	case err != nil:
 		return nil, refuse(CodeInvalidIDToken, t.ID, err)
 	}
-	if !contains(idt.Audience, t.OIDC.ClientID) {
+	if !slices.Contains(idt.Audience, t.OIDC.ClientID) {
 		return nil, refuse(CodeWrongAudience, t.ID, fmt.Errorf("the ID token is for %q, not this client", idt.Audience))
 	}
 	// With several audiences the authorized party must be this client (OIDC Core 3.1.3.7).
