@@ -394,8 +394,15 @@ func TestOIDCReload(t *testing.T) {
 		t.Fatalf("before: login_error = %q", code)
 	}
 	s.logins = map[string]string{"acme": idp.loginYAML(true)}
-	s.writeConfig(s.extra)
-	waitReload(t, []*replica{r}, "applied", 1)
+	// The replica's file watch may not be set up yet when it starts answering: the file is
+	// written again until a reload is seen.
+	for deadline := time.Now().Add(20 * time.Second); counter(t, r, "bff_config_reloads_total", `result="applied"`) < 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload applied\n%s", r.logs)
+		}
+		s.writeConfig(s.extra)
+		time.Sleep(500 * time.Millisecond)
+	}
 	c := newClient(t, r.url)
 	mustSignIn(t, idp, c, "alice")
 	c.mustToken()
