@@ -88,9 +88,10 @@ type ClientToken struct {
 
 // Tenant is one customer organisation with its own Basiq application.
 type Tenant struct {
-	ID    string `yaml:"id"`
-	Name  string `yaml:"name"`
-	Basiq Basiq  `yaml:"basiq"`
+	ID    string      `yaml:"id"`
+	Name  string      `yaml:"name"`
+	Basiq Basiq       `yaml:"basiq"`
+	Login TenantLogin `yaml:"login"`
 }
 
 // Basiq is a tenant's Basiq account.

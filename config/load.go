@@ -320,6 +320,7 @@ func (c *Config) secretRefs() []secretRef {
 				s:     &k.Secret,
 			})
 		}
+		refs = append(refs, t.Login.secretRefs(i, t.ID)...)
 	}
 	return refs
 }

@@ -393,6 +393,7 @@ func TestExampleLoads(t *testing.T) {
 	}
 	writeFile(t, secrets, "bff-cache-key", testCacheKey+"\n")
 	writeFile(t, secrets, "acme-basiq-key", testAPIKey+"\n")
+	writeFile(t, secrets, "acme-oidc-secret", "acme-oidc-client-secret\n")
 	env := map[string]string{
 		"BFF_SESSION_KEY":         testSessionKey,
 		"ACME_BASIQ_KEY_PREVIOUS": "cHJldmlvdXMta2V5",

@@ -429,6 +429,7 @@ func (c *Config) checkTenants(p *problems) {
 			p.add(path+".name", "is required")
 		}
 		checkBasiq(p, path+".basiq", t.Basiq)
+		t.Login.check(p, path+".login")
 	}
 }
 

@@ -436,7 +436,7 @@ func TestDemoMode(t *testing.T) {
 		t.Errorf("CLIENT_ACCESS mints = %d, want 1", n)
 	}
 	tenants := c.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"})
-	if want := `{"tenants":[{"id":"demo","name":"Demo Lending"}],"demo":true,"demo_login":{"email":"demo@example.com","password":"demo-password"}}`; strings.TrimSpace(string(tenants.body)) != want {
+	if want := `{"tenants":[{"id":"demo","name":"Demo Lending","login":{"password":true}}],"demo":true,"demo_login":{"email":"demo@example.com","password":"demo-password"}}`; strings.TrimSpace(string(tenants.body)) != want {
 		t.Errorf("GET /auth/tenants = %s, want demo mode and its account announced: %s", tenants.body, want)
 	}
 	if me := c.me(); me.User.TenantName != "Demo Lending" || me.User.Tenant != "demo" {

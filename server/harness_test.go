@@ -47,6 +47,7 @@ type stack struct {
 	// discardLogs sends replicas' logs to io.Discard (benchmarks, load tests).
 	discardLogs bool
 	cacheTTL    string // session.cache_ttl; empty: the default
+	logins      map[string]string
 }
 
 // stackOptions shape the config written for a stack.
@@ -67,6 +68,8 @@ type stackOptions struct {
 	// production defaults allow, and that is not what those tests measure).
 	redisQuery string
 	cacheTTL   string // session.cache_ttl; empty: the default
+	// logins are tenants' login: blocks by tenant id, as YAML indented 4 spaces.
+	logins map[string]string
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -93,6 +96,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		cors:        o.cors,
 		discardLogs: o.discardLogs,
 		cacheTTL:    o.cacheTTL,
+		logins:      o.logins,
 	}
 	s.emu = emulator.New(o.emu)
 	srv := httptest.NewServer(s.emu)
@@ -157,7 +161,7 @@ func (s *stack) writeConfig(extra string) {
       consent_url: %[1]s/home
       api_keys:
         - {id: acme-1, env: ACME_KEY}
-`, s.emuURL)
+%[2]s`, s.emuURL, s.logins["acme"])
 	if s.withoutAcme {
 		acme = ""
 	}
@@ -182,7 +186,7 @@ tenants:
       version: "2.0"
       api_keys:
         - %[8]s
-%[5]s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra, corsYAML, acme, strings.Join(betaKeys, "\n        - "), session)
+%[10]s%[5]s`, s.dbURL, s.redisURL, s.prefix, s.emuURL, extra, corsYAML, acme, strings.Join(betaKeys, "\n        - "), session, s.logins["beta"])
 	// Written whole and renamed into place, as deployment tools do, so a watching replica
 	// never reads half a file.
 	tmp := s.cfgPath + ".tmp"

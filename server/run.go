@@ -20,6 +20,7 @@ commands:
   users add --tenant T --email E         create a user; password read from stdin
   users disable --tenant T --email E     disable a user and end all their sessions
   users passwd --tenant T --email E      set a new password (stdin) and end all sessions
+  users show --tenant T --email E        show how a user signs in (password, identity provider) and their state
   config check                           validate the configuration, print every problem
   emulator [--listen ADDR]               run the Basiq emulator alone
 
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	configPath := fs.String("config", "", "configuration file (default $BFF_CONFIG; none = demo mode)")
 	var tenantID, email, listen string
 	switch cmd {
-	case "users add", "users disable", "users passwd":
+	case "users add", "users disable", "users passwd", "users show":
 		fs.StringVar(&tenantID, "tenant", "", "tenant id")
 		fs.StringVar(&email, "email", "", "email address")
 	case "emulator":
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usersDisable(ctx, env, tenantID, email)
 	case "users passwd":
 		return usersPasswd(ctx, env, tenantID, email)
+	case "users show":
+		return usersShow(ctx, env, tenantID, email)
 	case "config check":
 		return configCheck(env)
 	case "emulator":

@@ -28,6 +28,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
+	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 	"github.com/basiq-bff/bff/web"
@@ -105,11 +106,16 @@ func serve(ctx context.Context, env cliEnv) error {
 	if cfg.Demo {
 		demoLogin = &httpapi.DemoLogin{Email: demoEmail, Password: demoPassword}
 	}
+	ssoSvc, err := newSSO(cfg, a, log)
+	if err != nil {
+		return err
+	}
 	limiter := clienttoken.NewLimiter(a.kv, cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
 		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
 		DemoLogin: demoLogin,
+		SSO:       ssoSvc,
 	})
 	if err != nil {
 		return err
@@ -158,6 +164,21 @@ func serve(ctx context.Context, env cliEnv) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// newSSO builds OpenID Connect sign-in. Its pre-login cookie is signed with keys derived from
+// every session key, so it rotates with them.
+func newSSO(cfg *config.Config, a *app, log *slog.Logger) (*sso.Service, error) {
+	var keys [][]byte
+	for _, k := range cfg.Session.Keys {
+		b, err := k.Hex32()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, deriveKey(b, "bff oidc pre-login v1"))
+	}
+	return sso.New(a.db, a.kv, sso.Options{CookieKeys: keys, Secure: cfg.Session.IsSecure(), Log: log,
+		HTTPClient: &http.Client{Timeout: 10 * time.Second}})
 }
 
 // newHTTPServer bounds every phase of a connection, so slow clients cannot hold goroutines.

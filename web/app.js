@@ -1,8 +1,9 @@
 // app.js is the entry point: it chooses between the login form and the signed-in view, and wires
 // the token keeper and the connection flows to the page.
 
-import { ApiError, backoffMs, createBff, createSharedTokenKeeper, StoppedError } from './client.js';
+import { ApiError, backoffMs, bffOrigin, createBff, createSharedTokenKeeper, StoppedError } from './client.js';
 import { createConnection, delay, pollJob, readReturn, startConsent } from './connect.js';
+import { endSessionUrl, loginMethods, readLoginError } from './login.js';
 import { byId, formatClock, formatCountdown, renderSteps, setMessage, setText, show } from './ui.js';
 
 const SESSION_ENDED = 'Your session has ended. Please sign in again.';
@@ -43,6 +44,12 @@ async function boot() {
     session?.keeper.refreshIfDue();
   });
 
+  byId('tenant').addEventListener('change', renderLoginMethods);
+  const refused = readLoginError(location.search);
+  if (refused !== null) {
+    setMessage('login-error', refused.message, 'error');
+    history.replaceState(history.state, '', `${location.pathname}${refused.search}${location.hash}`);
+  }
   const back = readReturn(location.search);
   if (back !== null) {
     notice = back;
@@ -88,6 +95,23 @@ async function loadTenants() {
   const options = tenants.map((t) => new Option(String(t.name || t.id), String(t.id)));
   byId('tenant').replaceChildren(...options);
   show('tenant-field', tenants.length > 1);
+  renderLoginMethods();
+}
+
+// renderLoginMethods shows the chosen tenant's ways in: the password form, a "Sign in with …"
+// link to its identity provider, or both.
+function renderLoginMethods() {
+  const chosen = tenants?.find((t) => String(t.id) === byId('tenant').value) ?? tenants?.[0];
+  const methods = loginMethods(chosen, { origin: bffOrigin(), returnTo: location.pathname });
+  show('password-fields', methods.password);
+  byId('email').required = methods.password;
+  byId('password').required = methods.password;
+  show('oidc-block', methods.oidc !== null);
+  if (methods.oidc !== null) {
+    const link = byId('oidc-start');
+    link.href = methods.oidc.href;
+    link.textContent = methods.oidc.label;
+  }
 }
 
 // showDemoLogin puts the demo account on the login form: it exists only in demo mode.
@@ -103,7 +127,7 @@ async function showLogin(message) {
   if (session !== null) return; // signed in meanwhile (another path won the race)
   show('login-view', true);
   setText('status', message);
-  byId('email').focus();
+  (byId('password-fields').hidden ? byId('oidc-start') : byId('email')).focus();
 }
 
 async function onLogin(event) {
@@ -280,7 +304,12 @@ async function onLogout() {
   endSession();
   let message = 'You are signed out.';
   try {
-    await bff.post('/auth/logout');
+    // A person who came through their identity provider is signed out there too.
+    const providerLogout = endSessionUrl(await bff.post('/auth/logout'));
+    if (providerLogout !== null) {
+      location.assign(providerLogout);
+      return;
+    }
   } catch (err) {
     if (err?.status !== 401) {
       message = `This page has forgotten your session, but the server did not confirm the sign-out: ${describe(err)}`;

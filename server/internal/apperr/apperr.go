@@ -29,6 +29,7 @@ var (
 	Unauthenticated     = &Kind{http.StatusUnauthorized, "unauthenticated", "You are not logged in."}
 	CSRF                = &Kind{http.StatusForbidden, "csrf_failed", "The request failed the cross-site request check."}
 	Forbidden           = &Kind{http.StatusForbidden, "forbidden", "This action is not allowed."}
+	PasswordLoginOff    = &Kind{http.StatusForbidden, "password_login_disabled", "This organisation signs in with its identity provider, not a password."}
 	NotFound            = &Kind{http.StatusNotFound, "not_found", "Not found."}
 	Conflict            = &Kind{http.StatusConflict, "conflict", "The resource already exists."}
 	TooManyAttempts     = &Kind{http.StatusTooManyRequests, "too_many_attempts", "Too many login attempts. Try again later."}

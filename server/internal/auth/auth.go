@@ -157,16 +157,18 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 	u, err := s.users.UserByEmail(ctx, a.Tenant, email)
 	hash := s.dummy
 	switch {
-	case err == nil:
+	case err == nil && u.PasswordHash != "":
 		hash = u.PasswordHash
-	case !errors.Is(err, apperr.NotFound):
+	case err != nil && !errors.Is(err, apperr.NotFound):
 		return nil, "", err
 	}
 	ok, verr := s.verify(ctx, hash, a.Password)
 	if errors.Is(verr, errBusy) {
 		return nil, "", apperr.Retry(apperr.Busy, verr, "", time.Second)
 	}
-	if err != nil || verr != nil || !ok || u.Disabled() {
+	// A user who signs in only through the tenant's identity provider has no password: the
+	// dummy verify keeps the timing the same, and the answer is the same as a wrong password.
+	if err != nil || verr != nil || !ok || u.Disabled() || u.PasswordHash == "" {
 		if _, _, err := s.kv.Incr(ctx, failKey, 2*s.lim.Window); err != nil {
 			return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login failure: %w", err), "")
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -17,6 +19,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
+	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
@@ -69,12 +72,21 @@ func sessionOf(c echo.Context) (*sessions.Session, session.Data, *tenant.Tenant)
 	return c.Get(ctxSession).(*sessions.Session), c.Get(ctxData).(session.Data), c.Get(ctxTenant).(*tenant.Tenant)
 }
 
-// handleTenants lists the tenants for the login picker; in demo mode it says so, and the SPA
-// shows a banner and the demo account's credentials.
+// handleTenants lists the tenants for the login picker, each with its login methods; in demo
+// mode it says so, and the SPA shows a banner and the demo account's credentials.
 func handleTenants(tenants *tenant.Registry, demo bool, demoLogin *DemoLogin) echo.HandlerFunc {
+	type oidcJSON struct {
+		DisplayName string `json:"display_name"`
+		StartURL    string `json:"start_url"`
+	}
+	type loginJSON struct {
+		Password bool      `json:"password"`
+		OIDC     *oidcJSON `json:"oidc,omitempty"`
+	}
 	type item struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
+		ID    string    `json:"id"`
+		Name  string    `json:"name"`
+		Login loginJSON `json:"login"`
 	}
 	type response struct {
 		Tenants []item `json:"tenants"`
@@ -89,7 +101,11 @@ func handleTenants(tenants *tenant.Registry, demo bool, demoLogin *DemoLogin) ec
 			resp.DemoLogin = demoLogin
 		}
 		for _, t := range list {
-			resp.Tenants = append(resp.Tenants, item{ID: t.ID, Name: t.Name})
+			it := item{ID: t.ID, Name: t.Name, Login: loginJSON{Password: t.PasswordLogin}}
+			if t.OIDC != nil {
+				it.Login.OIDC = &oidcJSON{DisplayName: t.OIDC.Label(), StartURL: "/auth/oidc/start?tenant=" + url.QueryEscape(t.ID)}
+			}
+			resp.Tenants = append(resp.Tenants, it)
 		}
 		return c.JSON(http.StatusOK, resp)
 	}
@@ -131,6 +147,9 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 		t, ok := snap.Get(req.Tenant)
 		if !ok {
 			return apperr.New(apperr.Invalid, "Unknown tenant.")
+		}
+		if !t.PasswordLogin {
+			return apperr.New(apperr.PasswordLoginOff, "")
 		}
 		ip, _ := netip.ParseAddr(c.RealIP())
 		a := auth.Attempt{Tenant: t.ID, Email: req.Email, Password: req.Password, IP: ip}
@@ -180,13 +199,25 @@ func loginProblem(tenantID, email, password string) string {
 	return ""
 }
 
-func handleLogout(store *session.Store, m *metrics.Metrics) echo.HandlerFunc {
+// handleLogout ends the session: 204, or for a person who signed in through a provider that
+// has an end_session_endpoint, 200 {"end_session_url"} for the SPA to follow so the
+// provider's session ends too.
+func handleLogout(store *session.Store, m *metrics.Metrics, svc *sso.Service, origins *atomic.Pointer[originPolicy]) echo.HandlerFunc {
+	type response struct {
+		EndSessionURL string `json:"end_session_url"`
+	}
 	return func(c echo.Context) error {
-		sess, _, _ := sessionOf(c)
+		sess, d, t := sessionOf(c)
 		if err := store.End(c.Response(), c.Request(), sess); err != nil {
 			return err
 		}
 		m.Session("ended", 1)
+		if d.OIDC != nil && t.OIDC != nil && t.OIDC.Issuer == d.OIDC.Issuer {
+			if u := svc.EndSessionURL(c.Request().Context(), t, d.OIDC.IDTokenHint, origins.Load().public+"/"); u != "" {
+				c.Response().Header().Set("Cache-Control", "no-store")
+				return c.JSON(http.StatusOK, response{EndSessionURL: u})
+			}
+		}
 		return c.NoContent(http.StatusNoContent)
 	}
 }

@@ -210,12 +210,14 @@ type originPolicy struct {
 	cors    *cors.Cors
 	allowed map[string]bool
 	cop     *http.CrossOriginProtection
+	public  string // public_origin
 }
 
 func newOriginPolicy(cfg *config.Config) *originPolicy {
 	p := &originPolicy{
 		allowed: map[string]bool{cfg.PublicOrigin: true},
 		cop:     http.NewCrossOriginProtection(),
+		public:  cfg.PublicOrigin,
 	}
 	// rs/cors reads an empty list as "every origin": with no allowed origins there is no
 	// CORS at all. config.Validate refuses "*" and patterns: with credentials, rs/cors would
@@ -263,6 +265,9 @@ func crossSiteGuard(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
+			if strings.HasPrefix(r.URL.Path, oidcPrefix) {
+				return next(c)
+			}
 			csrf := needsCSRF(r)
 			if !csrf && !apiPath(r.URL.Path) {
 				return next(c)

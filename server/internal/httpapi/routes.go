@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/basiq-bff/bff/server/internal/sso"
 )
 
 // addRoutes is the whole public HTTP surface (DESIGN.md §4). Middleware order, outermost
@@ -25,7 +27,11 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 
 	e.GET("/auth/tenants", handleTenants(d.Tenants, d.Config.Demo, d.DemoLogin))
 	e.POST("/auth/login", handleLogin(d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics, d.Config.Session.IsSecure()))
-	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics), authed)
+	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics, d.SSO, origins), authed)
+
+	e.GET("/auth/oidc/start", handleOIDCStart(d.Log, d.SSO, d.Tenants, origins))
+	e.GET(sso.CallbackPath, handleOIDCCallback(d.Log, d.SSO, d.Sessions, d.Tenants, d.Tokens, d.Metrics, origins))
+	e.POST("/auth/oidc/backchannel-logout", handleBackchannelLogout(d.Log, d.SSO, d.Sessions, d.Tenants, d.Metrics))
 	e.GET("/auth/me", handleMe(), authed)
 
 	e.GET("/client-token", handleClientToken(d.Tokens, d.Sessions, d.Limiter), authed)

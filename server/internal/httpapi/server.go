@@ -19,6 +19,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
+	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
@@ -41,6 +42,8 @@ type Deps struct {
 	Limiter *clienttoken.Limiter
 	// DemoLogin is the demo user, shown on the login form; nil outside demo mode.
 	DemoLogin *DemoLogin
+	// SSO signs people in through their tenant's OpenID Connect provider.
+	SSO *sso.Service
 }
 
 // DemoLogin is the built-in demo account. It exists only in the demo database, which is why

@@ -56,16 +56,19 @@ type Data struct {
 	BasiqUserID string
 	Created     time.Time
 	Seen        time.Time
+	// OIDC is set for a person who signed in through the tenant's identity provider.
+	OIDC *OIDCLogin
 }
 
 // record is Data as stored in kv.
 type record struct {
-	UserID      int64  `json:"uid"`
-	Tenant      string `json:"tid"`
-	Email       string `json:"em"`
-	BasiqUserID string `json:"bu,omitempty"`
-	Created     int64  `json:"ct"`
-	Seen        int64  `json:"st"`
+	UserID      int64      `json:"uid"`
+	Tenant      string     `json:"tid"`
+	Email       string     `json:"em"`
+	BasiqUserID string     `json:"bu,omitempty"`
+	Created     int64      `json:"ct"`
+	Seen        int64      `json:"st"`
+	OIDC        *OIDCLogin `json:"oidc,omitempty"`
 }
 
 // value keys in sessions.Session.Values.
@@ -238,7 +241,7 @@ func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
 		return Data{}, false, nil
 	}
 	d := Data{UserID: rec.UserID, Tenant: rec.Tenant, Email: rec.Email, BasiqUserID: rec.BasiqUserID,
-		Created: time.Unix(rec.Created, 0), Seen: time.Unix(rec.Seen, 0)}
+		Created: time.Unix(rec.Created, 0), Seen: time.Unix(rec.Seen, 0), OIDC: rec.OIDC}
 	if s.timedOut(d, now) {
 		if err := s.delete(ctx, id, d); err != nil {
 			return Data{}, false, err
@@ -266,7 +269,7 @@ func (s *Store) write(ctx context.Context, id string, d Data, create bool) error
 		return errors.New("session: write of a session that has already timed out")
 	}
 	b, err := json.Marshal(record{UserID: d.UserID, Tenant: d.Tenant, Email: d.Email, BasiqUserID: d.BasiqUserID,
-		Created: d.Created.Unix(), Seen: d.Seen.Unix()})
+		Created: d.Created.Unix(), Seen: d.Seen.Unix(), OIDC: d.OIDC})
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
 	}
@@ -287,6 +290,9 @@ func (s *Store) write(ctx context.Context, id string, d Data, create bool) error
 	s.cache.put(id, d, s.now())
 	// The per-user index lives as long as the longest session could.
 	if err := s.kv.SAdd(ctx, userKey(d.Tenant, d.UserID), s.opts.AbsoluteTimeout, id); err != nil {
+		return fmt.Errorf("session: index: %w", err)
+	}
+	if err := s.indexSID(ctx, id, d); err != nil {
 		return fmt.Errorf("session: index: %w", err)
 	}
 	return nil

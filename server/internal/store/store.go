@@ -52,6 +52,11 @@ type User struct {
 	BasiqUserID  string
 	DisabledAt   *time.Time
 	CreatedAt    time.Time
+	// OIDCIssuer and OIDCSubject identify the person at the tenant's OpenID Connect provider;
+	// both are empty for a user who has only ever signed in with a password. PasswordHash is
+	// empty for a user who has only ever signed in through the provider.
+	OIDCIssuer  string
+	OIDCSubject string
 }
 
 // Disabled reports whether the user has been disabled and may no longer log in.
@@ -204,7 +209,7 @@ type queries struct {
 }
 
 // userColumns is the column list every query that returns a user selects, in scanUser order.
-const userColumns = "id, tenant_id, email, password_hash, basiq_user_id, disabled_at, created_at"
+const userColumns = "id, tenant_id, email, password_hash, basiq_user_id, disabled_at, created_at, oidc_issuer, oidc_subject"
 
 // Emails are matched with lower(email) so the unique index on (tenant_id, lower(email))
 // serves the lookup; the argument is already normalized.
@@ -245,13 +250,14 @@ func dollarPlaceholders(q string) string {
 
 func scanUser(row *sql.Row) (*User, error) {
 	var (
-		u        User
-		basiq    sql.NullString
-		disabled sql.NullTime
+		u                     User
+		basiq, hash, iss, sub sql.NullString
+		disabled              sql.NullTime
 	)
-	if err := row.Scan(&u.ID, &u.TenantID, &u.Email, &u.PasswordHash, &basiq, &disabled, &u.CreatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.TenantID, &u.Email, &hash, &basiq, &disabled, &u.CreatedAt, &iss, &sub); err != nil {
 		return nil, err
 	}
+	u.PasswordHash, u.OIDCIssuer, u.OIDCSubject = hash.String, iss.String, sub.String
 	u.BasiqUserID = basiq.String
 	u.CreatedAt = u.CreatedAt.UTC()
 	if disabled.Valid {

@@ -35,6 +35,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"SetBasiqUserIDRace", testSetBasiqUserIDRace},
 		{"UnicodeLookAlikesAreDistinct", testUnicodeLookAlikes},
 		{"ClosedIsStoreUnavailable", testClosed},
+		{"OIDCIdentities", testOIDCIdentities},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

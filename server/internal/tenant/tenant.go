@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"reflect"
 	"sync/atomic"
 
 	"github.com/basiq-bff/bff/config"
@@ -33,6 +34,10 @@ type Tenant struct {
 	Keys []Key
 	// Revoked are the ids and fingerprints of keys listed with revoked: true.
 	Revoked []Key
+	// PasswordLogin is whether people may sign in with a local password.
+	PasswordLogin bool
+	// OIDC is the tenant's OpenID Connect provider, nil when it has none.
+	OIDC *config.OIDC
 }
 
 // BindsUser reports whether CLIENT_ACCESS tokens must carry the person's Basiq user id: API
@@ -56,6 +61,9 @@ func NewSnapshot(tenants []config.Tenant, fpKey []byte) *Snapshot {
 			BaseURL:    ct.Basiq.BaseURL,
 			Version:    ct.Basiq.Version,
 			ConsentURL: ct.Basiq.ConsentURL,
+
+			PasswordLogin: ct.Login.PasswordAllowed(),
+			OIDC:          ct.Login.OIDC,
 		}
 		for _, k := range ct.Basiq.APIKeys {
 			key := Key{ID: k.ID, Secret: k.Secret, Fingerprint: Fingerprint(fpKey, t.BaseURL, t.Version, k.Secret.Reveal())}
@@ -216,7 +224,8 @@ func Diff(old, cur *Snapshot) Changes {
 
 func sameTenant(a, b *Tenant) bool {
 	if a.Name != b.Name || a.BaseURL != b.BaseURL || a.Version != b.Version || a.ConsentURL != b.ConsentURL ||
-		len(a.Keys) != len(b.Keys) || len(a.Revoked) != len(b.Revoked) {
+		len(a.Keys) != len(b.Keys) || len(a.Revoked) != len(b.Revoked) ||
+		a.PasswordLogin != b.PasswordLogin || !reflect.DeepEqual(a.OIDC, b.OIDC) {
 		return false
 	}
 	for i := range a.Keys {
