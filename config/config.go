@@ -23,6 +23,7 @@ type Config struct {
 	TrustedProxies []string    `yaml:"trusted_proxies"`
 	Login          Login       `yaml:"login"`
 	ClientToken    ClientToken `yaml:"client_token"`
+	Shutdown       Shutdown    `yaml:"shutdown"`
 	Tenants        []Tenant    `yaml:"tenants"`
 
 	// Demo is true for the built-in demo configuration (no config file given).
@@ -81,6 +82,14 @@ type ClientToken struct {
 	L1TTL        Duration `yaml:"l1_ttl"`        // default 5s
 	RateLimit    int      `yaml:"rate_limit"`    // per session per minute, default 30
 	MintBudget   int      `yaml:"mint_budget"`   // per tenant per 5 minutes, default 1200
+}
+
+// Shutdown tunes the graceful stop on SIGTERM: readiness fails at once, the listeners keep
+// serving for Drain (so load balancers can take the replica out of rotation), then stop
+// accepting and give in-flight requests up to Timeout to finish.
+type Shutdown struct {
+	Drain   Duration `yaml:"drain"`   // default 5s
+	Timeout Duration `yaml:"timeout"` // default 10s
 }
 
 // Tenant is one customer organisation with its own Basiq application.

@@ -15,6 +15,8 @@ func Demo(dataDir, emulatorURL, demoKey, sessionKeyHex, cacheKeyHex string) *Con
 	c.RedisURL = ""
 	c.PublicOrigin = "http://127.0.0.1:8080"
 	c.Log.Format = "text"
+	// No load balancer stands in front of the demo: nothing to drain.
+	c.Shutdown.Drain = 0
 	c.Session.Secure = &secure
 	c.Session.Keys = []Secret{NewSecret(sessionKeyHex)}
 	c.Cache.EncryptionKey = NewSecret(cacheKeyHex)

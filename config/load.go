@@ -139,6 +139,7 @@ func defaults() Config {
 			RateLimit:    30,
 			MintBudget:   1200,
 		},
+		Shutdown: Shutdown{Drain: Duration(5 * time.Second), Timeout: Duration(10 * time.Second)},
 	}
 }
 

@@ -72,6 +72,12 @@ func (c *Config) Validate() []string {
 	}
 	c.checkLogin(&p)
 	c.checkClientToken(&p)
+	if d := c.Shutdown.Drain.D(); d < 0 || d > 5*time.Minute {
+		p.add("shutdown.drain", "must be between 0 and 5m")
+	}
+	if d := c.Shutdown.Timeout.D(); d < time.Second || d > 5*time.Minute {
+		p.add("shutdown.timeout", "must be between 1s and 5m")
+	}
 	c.checkTenants(&p)
 	return p
 }

@@ -193,6 +193,7 @@ func restartOnly(a, b *config.Config) []string {
 	check("trusted_proxies", !slices.Equal(a.TrustedProxies, b.TrustedProxies))
 	check("login", a.Login != b.Login)
 	check("client_token", a.ClientToken != b.ClientToken)
+	check("shutdown", a.Shutdown != b.Shutdown)
 	return out
 }
 

@@ -29,10 +29,30 @@ every command takes --config FILE (or BFF_CONFIG)
 // errUsage marks a command-line mistake; the usage text has been printed.
 var errUsage = errors.New("invalid command line")
 
-// run is the whole program. It owns signal handling: SIGINT and SIGTERM stop it gracefully.
+// run is the whole program. It owns signal handling: the first SIGINT or SIGTERM stops it
+// gracefully (serve drains first), a second one stops it at once.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	force := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	returned := make(chan struct{})
+	defer close(returned)
+	go func() {
+		select {
+		case <-sigs:
+			stop()
+		case <-returned:
+			return
+		}
+		select {
+		case <-sigs:
+			close(force)
+		case <-returned:
+		}
+	}()
 
 	cmd, rest := "serve", args[1:]
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -73,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return errUsage
 	}
 
-	env := cliEnv{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, configFlag: *configPath}
+	env := cliEnv{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, configFlag: *configPath, force: force}
 	switch cmd {
 	case "serve":
 		return serve(ctx, env)
@@ -99,4 +119,6 @@ type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	configFlag     string
+	// force is closed by a second stop signal: end now, without draining.
+	force <-chan struct{}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/basiq-bff/bff/config"
@@ -105,7 +106,8 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
-	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(),
+	var draining atomic.Bool
+	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(), Draining: draining.Load,
 		// A reload never installs an invalid configuration; what can go missing is every
 		// tenant (all removed, or all refused at start-up): then nothing can be served.
 		ConfigOK: func() bool { return len(a.tenants.Load().List()) > 0 }})
@@ -139,16 +141,62 @@ func serve(ctx context.Context, env cliEnv) error {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return drain(env.force, log, cfg.Shutdown, &draining, servers)
+}
+
+// errForced is returned when a second stop signal cut the drain short.
+var errForced = errors.New("stopped at once by a second signal")
+
+// drain stops the servers gracefully: readiness fails at once (draining is set), the
+// listeners go on serving for sh.Drain so that load balancers take the replica out of
+// rotation without a failed request, then they stop accepting and in-flight requests get up
+// to sh.Timeout. A close of force ends all of it at once.
+func drain(force <-chan struct{}, log *slog.Logger, sh config.Shutdown, draining *atomic.Bool, servers []*http.Server) error {
+	draining.Store(true)
+	log.Info("shutting down: draining", "drain", sh.Drain.String(), "timeout", sh.Timeout.String())
+	// Responses now say Connection: close, so keep-alive clients come back through the load
+	// balancer, which sends them elsewhere.
+	servers[0].SetKeepAlivesEnabled(false)
+	closeAll := func() error {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+		log.Warn("stopped at once: second signal")
+		return errForced
+	}
+	t := time.NewTimer(sh.Drain.D())
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-force:
+		return closeAll()
+	}
+	log.Info("shutting down: no longer accepting; finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), sh.Timeout.D())
 	defer cancel()
+	go func() {
+		select {
+		case <-force:
+			cancel()
+		case <-shutCtx.Done():
+		}
+	}()
 	var errs []error
 	for _, s := range servers {
 		if err := s.Shutdown(shutCtx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	select {
+	case <-force:
+		return closeAll()
+	default:
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
 }
 
 // newHTTPServer bounds every phase of a connection, so slow clients cannot hold goroutines.

@@ -73,10 +73,12 @@ type Admin struct {
 	Metrics http.Handler
 	// ConfigOK reports whether a valid configuration is in force.
 	ConfigOK func() bool
+	// Draining reports whether the process is shutting down; /readyz then fails at once.
+	Draining func() bool
 }
 
 // NewAdmin returns the admin handler: /healthz (alive), /readyz (database, kv and config
-// usable, each with a real round trip), /metrics.
+// usable, each with a real round trip; 503 without checking while draining), /metrics.
 func NewAdmin(a Admin) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +86,10 @@ func NewAdmin(a Admin) http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if a.Draining != nil && a.Draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "draining": true})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		checks := map[string]string{"database": "ok", "kv": "ok", "config": "ok"}
