@@ -10,11 +10,18 @@ import (
 // Config is the whole configuration, after defaults, environment overrides and secret
 // resolution. It is immutable once returned by Load: a reload builds a new one.
 type Config struct {
-	Listen         string      `yaml:"listen"`
-	AdminListen    string      `yaml:"admin_listen"`
-	PublicOrigin   string      `yaml:"public_origin"`
-	DatabaseURL    string      `yaml:"database_url"`
-	RedisURL       string      `yaml:"redis_url"`
+	Listen       string `yaml:"listen"`
+	AdminListen  string `yaml:"admin_listen"`
+	PublicOrigin string `yaml:"public_origin"`
+	// DatabaseURL and RedisURL are the resolved URLs of DatabaseURLSetting and
+	// RedisURLSetting (database_url and redis_url), which may be secret references.
+	DatabaseURL        string     `yaml:"-"`
+	RedisURL           string     `yaml:"-"`
+	DatabaseURLSetting URLSetting `yaml:"database_url"`
+	RedisURLSetting    URLSetting `yaml:"redis_url"`
+	// SingleReplica acknowledges that an empty redis_url (the in-process store) means one
+	// replica only; without it such a configuration is refused.
+	SingleReplica  bool        `yaml:"single_replica"`
 	RedisPrefix    string      `yaml:"redis_prefix"`
 	Log            Log         `yaml:"log"`
 	Session        Session     `yaml:"session"`

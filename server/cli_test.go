@@ -42,6 +42,7 @@ func TestCommandLine(t *testing.T) {
 	}
 	must(os.WriteFile(good, []byte(`public_origin: https://app.example.com
 database_url: sqlite:`+filepath.Join(dir, "bff.db")+`
+single_replica: true
 session: {keys: [{value: "`+strings.Repeat("ab", 32)+`"}]}
 cache: {encryption_key: {value: "`+strings.Repeat("cd", 32)+`"}}
 tenants:
