@@ -23,6 +23,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/buildinfo"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/httpapi"
 	"github.com/basiq-bff/bff/server/internal/kv"
@@ -65,11 +66,17 @@ func serve(ctx context.Context, env cliEnv) error {
 	}
 
 	m := metrics.New()
+	bi := buildinfo.Read()
+	m.SetBuildInfo(metrics.BuildInfo{Version: bi.Version, Revision: bi.Revision, Go: bi.Go})
 	a, err := open(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	m.WatchDB(a.db.Pool())
+	if a.redis != nil {
+		m.WatchRedisPool(func() metrics.RedisPool { return metrics.RedisPool(a.redis.PoolStats()) })
+	}
 	if err := a.db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -217,6 +224,7 @@ type app struct {
 	cfg      *config.Config
 	db       *store.DB
 	kv       kv.Store
+	redis    *kv.Redis // the Redis adapter under kv, nil for the in-process store
 	tenants  *tenant.Registry
 	fpKey    []byte // keys the API key fingerprints
 	sessions *session.Store
@@ -236,8 +244,11 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	}
 	if cfg.RedisURL == "" {
 		a.kv = kv.NewMemory(nil)
-	} else if a.kv, err = kv.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix); err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+	} else {
+		if a.redis, err = kv.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		a.kv = a.redis
 	}
 	if m != nil {
 		a.kv = kv.Observed(a.kv, m.KVError)
