@@ -17,6 +17,16 @@ import (
 	"github.com/basiq-bff/bff/server/internal/store"
 )
 
+// The causes under Login's errors, for security event reason codes. The client sees only
+// invalid_credentials or too_many_attempts, never which of these it was.
+var (
+	ErrUnknownUser  = errors.New("no such user in the tenant")
+	ErrBadPassword  = errors.New("wrong password")
+	ErrDisabled     = errors.New("the account is disabled")
+	ErrAccountLimit = errors.New("too many attempts on the account")
+	ErrIPLimit      = errors.New("too many failed attempts from the address")
+)
+
 // Users is the part of the store that login needs.
 type Users interface {
 	// UserByEmail returns apperr.NotFound when the tenant has no such user.
@@ -50,9 +60,11 @@ func New(users Users, store kv.Store, lim Limits) (*Service, error) {
 }
 
 // Login returns the user whose tenant, email and password match. It returns
-// apperr.InvalidCredentials for an unknown user, a wrong password and a disabled account alike;
-// apperr.TooManyAttempts (with a retry delay) once the account or the client IP has used up
-// its attempts; apperr.StoreUnavailable when the database or kv store fails.
+// apperr.InvalidCredentials for an unknown user, a wrong password and a disabled account alike
+// (wrapping ErrUnknownUser, ErrBadPassword or ErrDisabled, for the logs only);
+// apperr.TooManyAttempts (with a retry delay, wrapping ErrIPLimit or ErrAccountLimit) once the
+// account or the client IP has used up its attempts; apperr.StoreUnavailable when the
+// database or kv store fails.
 //
 // Every attempt is counted before the password is checked, so parallel guesses cannot slip
 // past a limit. Per account, a success forgives the account's count. Per address, successes are
@@ -80,14 +92,14 @@ func (s *Service) Login(ctx context.Context, tenantID, email, password string, i
 		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login successes: %w", err), "")
 	}
 	if started-succeeded > int64(s.lim.PerIP) {
-		return nil, apperr.Retry(apperr.TooManyAttempts, nil, "", max(windowLeft, time.Second))
+		return nil, apperr.Retry(apperr.TooManyAttempts, ErrIPLimit, "", max(windowLeft, time.Second))
 	}
 	n, ttl, err := s.kv.Incr(ctx, acctKey, s.lim.Window)
 	if err != nil {
 		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
 	}
 	if n > int64(s.lim.PerAccount) {
-		return nil, apperr.Retry(apperr.TooManyAttempts, nil, "", max(ttl, time.Second))
+		return nil, apperr.Retry(apperr.TooManyAttempts, ErrAccountLimit, "", max(ttl, time.Second))
 	}
 
 	u, err := s.users.UserByEmail(ctx, tenantID, email)
@@ -99,8 +111,13 @@ func (s *Service) Login(ctx context.Context, tenantID, email, password string, i
 		return nil, err
 	}
 	ok, verr := VerifyPassword(hash, password)
-	if err != nil || verr != nil || !ok || u.Disabled() {
-		return nil, apperr.New(apperr.InvalidCredentials, "")
+	switch {
+	case err != nil:
+		return nil, apperr.Wrap(apperr.InvalidCredentials, ErrUnknownUser, "")
+	case verr != nil || !ok:
+		return nil, apperr.Wrap(apperr.InvalidCredentials, ErrBadPassword, "")
+	case u.Disabled():
+		return nil, apperr.Wrap(apperr.InvalidCredentials, ErrDisabled, "")
 	}
 	if _, _, err := s.kv.Incr(ctx, ipOKKey, 2*s.lim.Window); err != nil {
 		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")

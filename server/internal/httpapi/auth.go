@@ -48,7 +48,7 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 					return err
 				}
 				m.Session("revoked", 1)
-				return apperr.New(apperr.Unauthenticated, "Your organisation is no longer configured; log in again.")
+				return apperr.Wrap(apperr.Unauthenticated, errTenantRemoved, "Your organisation is no longer configured; log in again.")
 			}
 			if err := store.Touch(r.Context(), sess); err != nil {
 				return err
@@ -120,6 +120,9 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 		t, ok := snap.Get(req.Tenant)
 		if !ok {
 			return apperr.New(apperr.Invalid, "Unknown tenant.")
+		}
+		if ri := infoFrom(c.Request().Context()); ri != nil {
+			ri.tenant = t.ID // failed attempts are logged with their tenant too
 		}
 		ip, _ := netip.ParseAddr(c.RealIP())
 		u, err := svc.Login(c.Request().Context(), t.ID, req.Email, req.Password, ip)
