@@ -48,6 +48,8 @@ cache: {encryption_key: {value: "`+strings.Repeat("cd", 32)+`"}}
 tenants:
   - {id: acme, name: Acme, basiq: {version: "3.0", api_keys: [{id: k1, env: ACME_KEY}]}}
 `), 0o600))
+	pwFile := filepath.Join(dir, "password")
+	must(os.WriteFile(pwFile, []byte("a password from a file\n"), 0o600))
 	must(os.WriteFile(bad, []byte(`listen: nowhere
 public_origin: https://app.example.com/path
 cors: {allowed_origins: ["*"]}
@@ -97,6 +99,10 @@ tenants:
 			[]string{"no user nobody@example.com in tenant acme"}},
 		{"users passwd of nobody asks no password", map[string]string{"ACME_KEY": "k"}, "", []string{"users", "passwd", "--config", good, "--tenant", "acme", "--email", "nobody@example.com"}, true,
 			[]string{"no user nobody@example.com in tenant acme"}},
+		{"users add with a password file", map[string]string{"ACME_KEY": "k"}, "", []string{"users", "add", "--config", good, "--tenant", "acme", "--email", "fi@example.com", "--password-file", pwFile}, false,
+			[]string{"created user", "fi@example.com"}},
+		{"users add with a missing password file", map[string]string{"ACME_KEY": "k"}, "", []string{"users", "add", "--config", good, "--tenant", "acme", "--email", "fo@example.com", "--password-file", pwFile + ".none"}, true,
+			[]string{"password file"}},
 		{"users add on the demo database", demoDB, "a long enough password\n", []string{"users", "add", "--tenant", "demo", "--email", "dev@example.com"}, false,
 			[]string{"created user"}},
 	}
@@ -115,7 +121,7 @@ tenants:
 					t.Errorf("output lacks %q:\n%s", w, all)
 				}
 			}
-			if strings.Contains(all, "a long enough password") || strings.Contains(all, strings.Repeat("ab", 32)) {
+			if strings.Contains(all, "a long enough password") || strings.Contains(all, "a password from a file") || strings.Contains(all, strings.Repeat("ab", 32)) {
 				t.Error("a password or key was printed")
 			}
 		})

@@ -108,9 +108,18 @@ func userError(err error, tenantID, email string) error {
 	return err
 }
 
-// readPassword prompts for the password twice without echo when stdin is a terminal, and
-// otherwise reads one line from stdin; then it checks the password is acceptable.
-func readPassword(env cliEnv) (string, error) {
+// readPassword reads the first line of file when one is named; else it prompts for the
+// password twice without echo when stdin is a terminal, and otherwise reads one line from
+// stdin. Then it checks the password is acceptable.
+func readPassword(env cliEnv, file string) (string, error) {
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("password file: %w", err)
+		}
+		defer f.Close()
+		return readPasswordLine(f)
+	}
 	if f, ok := env.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(env.stderr, "Password: ")
 		pw, err := term.ReadPassword(int(f.Fd()))
@@ -132,7 +141,11 @@ func readPassword(env cliEnv) (string, error) {
 		}
 		return string(pw), nil
 	}
-	line, err := bufio.NewReader(io.LimitReader(env.stdin, auth.MaxPasswordLen+2)).ReadString('\n')
+	return readPasswordLine(env.stdin)
+}
+
+func readPasswordLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, auth.MaxPasswordLen+2)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read password: %w", err)
 	}
@@ -143,7 +156,7 @@ func readPassword(env cliEnv) (string, error) {
 	return pw, nil
 }
 
-func usersAdd(ctx context.Context, env cliEnv, tenantID, email string) error {
+func usersAdd(ctx context.Context, env cliEnv, tenantID, email, passwordFile string) error {
 	a, log, err := userCommand(ctx, env, "users add", tenantID, email)
 	if err != nil {
 		return err
@@ -152,7 +165,7 @@ func usersAdd(ctx context.Context, env cliEnv, tenantID, email string) error {
 	if !strings.Contains(email, "@") || len(email) > 254 {
 		return fmt.Errorf("%q is not an email address", email)
 	}
-	pw, err := readPassword(env)
+	pw, err := readPassword(env, passwordFile)
 	if err != nil {
 		return err
 	}
@@ -190,7 +203,7 @@ func usersDisable(ctx context.Context, env cliEnv, tenantID, email string) error
 	return nil
 }
 
-func usersPasswd(ctx context.Context, env cliEnv, tenantID, email string) error {
+func usersPasswd(ctx context.Context, env cliEnv, tenantID, email, passwordFile string) error {
 	a, log, err := userCommand(ctx, env, "users passwd", tenantID, email)
 	if err != nil {
 		return err
@@ -199,7 +212,7 @@ func usersPasswd(ctx context.Context, env cliEnv, tenantID, email string) error 
 	if _, err := a.db.UserByEmail(ctx, tenantID, email); err != nil {
 		return userError(err, tenantID, email) // before asking for a password in vain
 	}
-	pw, err := readPassword(env)
+	pw, err := readPassword(env, passwordFile)
 	if err != nil {
 		return err
 	}
@@ -358,12 +371,15 @@ func (e *emulatorServer) close() {
 	_ = e.srv.Shutdown(ctx)
 }
 
-func runEmulator(ctx context.Context, env cliEnv, listen string) error {
+func runEmulator(ctx context.Context, env cliEnv, listen, consentRedirect string) error {
 	es, err := startEmulator(ctx, listen)
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
 	defer es.close()
+	if consentRedirect != "" {
+		es.emu.SetConsentRedirect(consentRedirect)
+	}
 	// The demo key is published on purpose: it works only against this emulator.
 	fmt.Fprintf(env.stdout, "Basiq emulator listening on %s\nDemo API key (works only here): %s\n", es.url, emulator.DemoAPIKey)
 	<-ctx.Done()

@@ -44,11 +44,17 @@ type command struct {
 // cmdOptions are the flags any command may take.
 type cmdOptions struct {
 	config, tenant, email, listen, url string
+	passwordFile, consentRedirect      string
 }
 
 func userFlags(fs *flag.FlagSet, o *cmdOptions) {
 	fs.StringVar(&o.tenant, "tenant", "", "tenant id (required)")
 	fs.StringVar(&o.email, "email", "", "the user's email address (required)")
+}
+
+func passwordFlags(fs *flag.FlagSet, o *cmdOptions) {
+	userFlags(fs, o)
+	fs.StringVar(&o.passwordFile, "password-file", "", "read the password from this file (its first line) instead of a prompt or stdin")
 }
 
 // commandTable lists every command by name ("users add" for a subcommand).
@@ -60,14 +66,14 @@ func commandTable() map[string]command {
 			func(fs *flag.FlagSet, o *cmdOptions) {
 				fs.StringVar(&o.url, "url", "", "the /healthz URL (default: http://<admin_listen>/healthz from the configuration, or http://127.0.0.1:9090/healthz)")
 			}},
-		"users add": {"users add --tenant T --email E", "Creates a user. The password (at least 12 characters) is prompted for without echo on a terminal, else read as one line from stdin.", userFlags},
+		"users add": {"users add --tenant T --email E", "Creates a user. The password (at least 12 characters) is prompted for without echo on a terminal, else read as one line from stdin or --password-file.", passwordFlags},
 		"users list": {"users list [--tenant T]", "Lists users: id, tenant, email, state, Basiq binding and creation time.",
 			func(fs *flag.FlagSet, o *cmdOptions) {
 				fs.StringVar(&o.tenant, "tenant", "", "list only this tenant's users")
 			}},
 		"users enable":  {"users enable --tenant T --email E", "Lets a disabled user log in again.", userFlags},
 		"users disable": {"users disable --tenant T --email E", "Disables a user and ends all their sessions.", userFlags},
-		"users passwd":  {"users passwd --tenant T --email E", "Sets a new password (prompted for, or one line of stdin) and ends all the user's sessions.", userFlags},
+		"users passwd":  {"users passwd --tenant T --email E", "Sets a new password (prompted for, or one line of stdin or --password-file) and ends all the user's sessions.", passwordFlags},
 		"config check":  {"config check", "Validates the configuration, prints every problem and exits non-zero if there is any.", nil},
 		"emulator": {"emulator [--listen ADDR]", "Runs the Basiq emulator alone, for frontend work. It accepts the demo API key, which it prints.",
 			func(fs *flag.FlagSet, o *cmdOptions) {
@@ -159,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "healthcheck":
 		return healthcheck(ctx, env, o.url)
 	case "users add":
-		return usersAdd(ctx, env, o.tenant, o.email)
+		return usersAdd(ctx, env, o.tenant, o.email, o.passwordFile)
 	case "users list":
 		return usersList(ctx, env, o.tenant)
 	case "users enable":
@@ -167,11 +173,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "users disable":
 		return usersDisable(ctx, env, o.tenant, o.email)
 	case "users passwd":
-		return usersPasswd(ctx, env, o.tenant, o.email)
+		return usersPasswd(ctx, env, o.tenant, o.email, o.passwordFile)
 	case "config check":
 		return configCheck(env)
 	case "emulator":
-		return runEmulator(ctx, env, o.listen)
+		return runEmulator(ctx, env, o.listen, o.consentRedirect)
 	case "version":
 		fmt.Fprintln(stdout, buildinfo.Read())
 		return nil
