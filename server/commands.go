@@ -86,7 +86,7 @@ func openForCLI(ctx context.Context, env cliEnv, tenantID string) (*app, *slog.L
 		return nil, nil, fmt.Errorf("unknown tenant %q", tenantID)
 	}
 	log := newLogger(cfg, env.stderr)
-	a, err := open(ctx, cfg, log, nil)
+	a, err := open(ctx, cfg, log, nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/tracing"
 	"github.com/basiq-bff/bff/web"
 )
 
@@ -68,7 +70,22 @@ func serve(ctx context.Context, env cliEnv) error {
 	m := metrics.New()
 	bi := buildinfo.Read()
 	m.SetBuildInfo(metrics.BuildInfo{Version: bi.Version, Revision: bi.Revision, Go: bi.Go})
-	a, err := open(ctx, cfg, log, m)
+	tr, err := tracing.Setup(env.getenv, bi)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		// After the drain: the spans of the last requests are flushed too.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(flushCtx); err != nil {
+			log.Warn("tracing: spans not flushed", "err", err)
+		}
+	}()
+	if tr.Enabled() {
+		log.Info("tracing on: spans are exported over OTLP/HTTP")
+	}
+	a, err := open(ctx, cfg, log, m, tr)
 	if err != nil {
 		return err
 	}
@@ -132,7 +149,11 @@ func serve(ctx context.Context, env cliEnv) error {
 		go rl.run(watchCtx)
 	}
 
-	servers := []*http.Server{newHTTPServer(e, log), newHTTPServer(admin, log)}
+	trusted, err := prefixes(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{newHTTPServer(tr.Handler(e, trusted), log), newHTTPServer(admin, log)}
 	errc := make(chan error, 2)
 	go func() { errc <- servers[0].Serve(pub) }()
 	go func() { errc <- servers[1].Serve(adm) }()
@@ -232,14 +253,20 @@ type app struct {
 	tokens   *clienttoken.Service
 }
 
-func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (_ *app, err error) {
+// open opens the database, the kv store and the services on them; with tr enabled, SQL,
+// Redis and Basiq calls are traced.
+func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, tr *tracing.Tracing) (_ *app, err error) {
 	a := &app{cfg: cfg}
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	if a.db, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+	var dbOpts []store.Option
+	if tr.Enabled() {
+		dbOpts = append(dbOpts, store.WithTracerProvider(tr.Provider()))
+	}
+	if a.db, err = store.Open(ctx, cfg.DatabaseURL, dbOpts...); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	if cfg.RedisURL == "" {
@@ -249,6 +276,11 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		a.kv = a.redis
+		if tr.Enabled() {
+			if err := a.redis.Trace(tr.Provider()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if m != nil {
 		a.kv = kv.Observed(a.kv, m.KVError)
@@ -281,7 +313,8 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 		return nil, err
 	}
 	ct := cfg.ClientToken
-	if a.tokens, err = clienttoken.New(a.kv, basiq.New(nil, 10*time.Second), a.db, log, clienttoken.Options{
+	upstream := basiq.New(nil, 10*time.Second).Identified(buildinfo.Read().UserAgent(), tr.Transport())
+	if a.tokens, err = clienttoken.New(a.kv, upstream, a.db, log, clienttoken.Options{
 		RefreshAfter: ct.RefreshAfter.D(), MinRemaining: ct.MinRemaining.D(), Deadline: ct.Deadline.D(),
 		L1TTL: ct.L1TTL.D(), EncryptionKey: cacheKey, Metrics: m, MintBudget: ct.MintBudget,
 	}); err != nil {
@@ -319,7 +352,25 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(httpapi.LogHandler(h))
+	return slog.New(tracing.LogHandler(httpapi.LogHandler(h)))
+}
+
+// prefixes parses trusted_proxies (CIDRs or single addresses), already validated by config.
+func prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %q: %w", s, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // demoConfig builds the demo configuration. Its keys are random per start: sessions do not
