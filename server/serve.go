@@ -153,7 +153,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(tr.Handler(e, trusted), log), newHTTPServer(admin, log)}
+	servers := []*http.Server{newHTTPServer(tr.Handler(e, trusted, e.OriginAllowed), log), newHTTPServer(admin, log)}
 	errc := make(chan error, 2)
 	go func() { errc <- servers[0].Serve(pub) }()
 	go func() { errc <- servers[1].Serve(adm) }()

@@ -83,17 +83,17 @@ func (o *otlpReceiver) trace(traceID string) []*tracepb.Span {
 	return out
 }
 
-// TestTracing: with OTEL_EXPORTER_OTLP_ENDPOINT set, a request whose traceparent comes from a
-// trusted proxy yields, in one trace, the request's server span, the Basiq call (which
+// TestTracing: with OTEL_EXPORTER_OTLP_ENDPOINT set, a request whose traceparent comes from the
+// SPA yields, in one trace, the request's server span, the Basiq call (which
 // carries the traceparent, the request id and our User-Agent to Basiq), Redis commands and
-// SQL; every log line of the request carries that trace_id. (The tracing package's tests
-// show a traceparent from an untrusted peer is ignored.)
+// SQL; every log line of the request carries that trace_id. A traceparent from anyone else
+// is ignored.
 func TestTracing(t *testing.T) {
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
 
-	s := newStack(t, stackOptions{extra: "trusted_proxies: [127.0.0.1]\n"})
+	s := newStack(t, stackOptions{})
 	// Basiq is reached through a recording proxy, to see what the BFF sends.
 	var seenMu sync.Mutex
 	var seen []http.Header
@@ -117,10 +117,16 @@ func TestTracing(t *testing.T) {
 	c := newClient(t, r.url)
 	c.mustLogin("acme", "ann@acme.test", testPassword)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	// The SPA's fetch: same-origin, with the browser-side trace's traceparent.
 	resp := c.do("GET", "/client-token", "", map[string]string{"X-CSRF": "1", "X-Request-ID": "trace-test-1",
-		"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
+		"Sec-Fetch-Site": "same-origin", "traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
 	if resp.status != 200 {
 		t.Fatalf("client-token: %d %s", resp.status, resp.body)
+	}
+	// Not from the SPA nor a trusted proxy: the traceparent is ignored.
+	const ignoredTrace = "0af7651916cd43dd8448eb211c80319c"
+	if resp := c.do("GET", "/auth/me", "", map[string]string{"traceparent": "00-" + ignoredTrace + "-b7ad6b7169203331-01"}); resp.status != 200 {
+		t.Fatalf("/auth/me: %d", resp.status)
 	}
 
 	// Stopping the replica flushes the spans.
@@ -129,6 +135,9 @@ func TestTracing(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 
+	if n := len(recv.trace(ignoredTrace)); n != 0 {
+		t.Errorf("%d spans continue a traceparent from an untrusted client", n)
+	}
 	spans := recv.trace(traceID)
 	kinds := map[string]bool{}
 	for _, sp := range spans {

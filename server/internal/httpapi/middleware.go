@@ -205,7 +205,7 @@ func newOriginPolicy(cfg *config.Config) *originPolicy {
 			AllowedOrigins:   cfg.CORS.AllowedOrigins,
 			AllowCredentials: true,
 			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID"},
+			AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID", "traceparent", "tracestate"},
 			ExposedHeaders:   []string{"X-Request-ID", "Retry-After"},
 			MaxAge:           600,
 		})

@@ -66,6 +66,10 @@ func NewServer(d Deps) (*Server, error) {
 // cors.allowed_origins); requests already past the checks are not affected.
 func (s *Server) ApplyOrigins(cfg *config.Config) { s.origins.Store(newOriginPolicy(cfg)) }
 
+// OriginAllowed reports whether origin is public_origin or listed in cors.allowed_origins,
+// under the configuration in force.
+func (s *Server) OriginAllowed(origin string) bool { return s.origins.Load().allowed[origin] }
+
 // Admin is what the admin listener needs.
 type Admin struct {
 	DB      *store.DB

@@ -207,10 +207,11 @@ func sampler(name, arg string) (sdktrace.Sampler, error) {
 }
 
 // Handler wraps a server's handler so each request is a span. An incoming W3C traceparent is
-// continued only from a peer in trusted (the load balancers of trusted_proxies); from anyone
-// else it is dropped and the request starts a trace of its own, so a client cannot pick our
-// trace ids. Off: h itself.
-func (t *Tracing) Handler(h http.Handler, trusted []netip.Prefix) http.Handler {
+// continued only from a trusted source: a peer in trusted (the load balancers of
+// trusted_proxies), or the SPA, that is a request whose Origin passes originOK or, without an
+// Origin, a browser's same-origin request (Sec-Fetch-Site: same-origin). From anyone else it
+// is dropped and the request starts a trace of its own. Off: h itself.
+func (t *Tracing) Handler(h http.Handler, trusted []netip.Prefix, originOK func(string) bool) http.Handler {
 	if !t.Enabled() {
 		return h
 	}
@@ -218,13 +219,20 @@ func (t *Tracing) Handler(h http.Handler, trusted []netip.Prefix) http.Handler {
 		otelhttp.WithTracerProvider(t.tp), otelhttp.WithPropagators(t.prop),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("traceparent") != "" && !trustedPeer(r.RemoteAddr, trusted) {
+		if r.Header.Get("traceparent") != "" && !trustedPeer(r.RemoteAddr, trusted) && !fromSPA(r, originOK) {
 			r = r.Clone(r.Context())
 			r.Header.Del("traceparent")
 			r.Header.Del("tracestate")
 		}
 		traced.ServeHTTP(w, r)
 	})
+}
+
+func fromSPA(r *http.Request, originOK func(string) bool) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		return originOK != nil && originOK(o)
+	}
+	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
 }
 
 func trustedPeer(remoteAddr string, trusted []netip.Prefix) bool {

@@ -64,18 +64,23 @@ func TestSetup(t *testing.T) {
 	}
 }
 
-// TestHandlerTrust: an incoming traceparent is continued from a trusted proxy only.
+// TestHandlerTrust: an incoming traceparent is continued from a trusted proxy or the SPA only.
 func TestHandlerTrust(t *testing.T) {
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	tests := []struct {
 		name      string
 		remote    string
+		header    map[string]string
 		continues bool
 	}{
-		{"trusted proxy", "10.1.2.3:5555", true},
-		{"trusted proxy, mapped address", "[::ffff:10.1.2.3]:5555", true},
-		{"anyone else", "192.0.2.7:5555", false},
-		{"unparseable peer", "somewhere", false},
+		{"trusted proxy", "10.1.2.3:5555", nil, true},
+		{"trusted proxy, mapped address", "[::ffff:10.1.2.3]:5555", nil, true},
+		{"anyone else", "192.0.2.7:5555", nil, false},
+		{"unparseable peer", "somewhere", nil, false},
+		{"the SPA on an allowed origin", "192.0.2.7:5555", map[string]string{"Origin": "https://app.example.com"}, true},
+		{"a foreign origin", "192.0.2.7:5555", map[string]string{"Origin": "https://evil.example"}, false},
+		{"a same-origin browser request", "192.0.2.7:5555", map[string]string{"Sec-Fetch-Site": "same-origin"}, true},
+		{"a cross-site browser request", "192.0.2.7:5555", map[string]string{"Sec-Fetch-Site": "cross-site"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,10 +89,13 @@ func TestHandlerTrust(t *testing.T) {
 			var inner trace.SpanContext
 			h := tr.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				inner = trace.SpanContextFromContext(r.Context())
-			}), []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+			}), []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, func(o string) bool { return o == "https://app.example.com" })
 			req := httptest.NewRequest("GET", "/client-token", nil)
 			req.RemoteAddr = tc.remote
 			req.Header.Set("traceparent", parent)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
 			h.ServeHTTP(httptest.NewRecorder(), req)
 			got := inner.TraceID().String() == "4bf92f3577b34da6a3ce929d0e0e4736"
 			if got != tc.continues || !inner.IsValid() {
