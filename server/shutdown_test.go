@@ -49,8 +49,8 @@ func readyStatus(t *testing.T, admin string) int {
 // drain, and one still running when the listeners close, succeeds; then the process ends
 // cleanly.
 func TestGracefulDrain(t *testing.T) {
-	const drainFor = 2 * time.Second
-	s := newStack(t, stackOptions{extra: "shutdown:\n  drain: 2s\n  timeout: 10s\n"})
+	const drainFor = 3 * time.Second
+	s := newStack(t, stackOptions{extra: "shutdown:\n  drain: 3s\n  timeout: 10s\n"})
 	s.addUser("acme", "ann@example.com", "correct horse battery")
 	s.addUser("acme", "bob@example.com", "correct horse battery")
 	r := s.start()
@@ -78,14 +78,17 @@ func TestGracefulDrain(t *testing.T) {
 	var wg sync.WaitGroup
 	var bobStatus int
 	var bobErr error
+	var bobStarted, bobDone time.Duration
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		time.Sleep(drainFor - 700*time.Millisecond - time.Since(start))
-		s.emu.SetLatency(600 * time.Millisecond)
+		time.Sleep(drainFor - time.Second - time.Since(start))
+		s.emu.SetLatency(700 * time.Millisecond)
 		req, _ := http.NewRequest("GET", r.url+"/client-token", nil)
 		req.Header.Set("X-CSRF", "1")
+		bobStarted = time.Since(start)
 		resp, err := bob.http.Do(req)
+		bobDone = time.Since(start)
 		if err != nil {
 			bobErr = err
 			return
@@ -130,6 +133,9 @@ func TestGracefulDrain(t *testing.T) {
 	}
 	if bobErr != nil || bobStatus != http.StatusOK {
 		t.Errorf("request in flight at the end of the drain: status %d, %v", bobStatus, bobErr)
+	}
+	if bobStarted >= drainFor || bobDone <= drainFor {
+		t.Errorf("the slow request ran from %v to %v: it did not span the end of the %v drain", bobStarted, bobDone, drainFor)
 	}
 	if err := waitDone(t, r, 15*time.Second); err != nil {
 		t.Fatalf("after the drain the server returned %v, want nil (exit 0)", err)
