@@ -10,11 +10,18 @@ import (
 // Config is the whole configuration, after defaults, environment overrides and secret
 // resolution. It is immutable once returned by Load: a reload builds a new one.
 type Config struct {
-	Listen         string      `yaml:"listen"`
-	AdminListen    string      `yaml:"admin_listen"`
-	PublicOrigin   string      `yaml:"public_origin"`
-	DatabaseURL    string      `yaml:"database_url"`
-	RedisURL       string      `yaml:"redis_url"`
+	Listen       string `yaml:"listen"`
+	AdminListen  string `yaml:"admin_listen"`
+	PublicOrigin string `yaml:"public_origin"`
+	// DatabaseURL and RedisURL are the resolved URLs of DatabaseURLSetting and
+	// RedisURLSetting (database_url and redis_url), which may be secret references.
+	DatabaseURL        string     `yaml:"-"`
+	RedisURL           string     `yaml:"-"`
+	DatabaseURLSetting URLSetting `yaml:"database_url"`
+	RedisURLSetting    URLSetting `yaml:"redis_url"`
+	// SingleReplica acknowledges that an empty redis_url (the in-process store) means one
+	// replica only; without it such a configuration is refused.
+	SingleReplica  bool        `yaml:"single_replica"`
 	RedisPrefix    string      `yaml:"redis_prefix"`
 	Log            Log         `yaml:"log"`
 	Session        Session     `yaml:"session"`
@@ -23,6 +30,7 @@ type Config struct {
 	TrustedProxies []string    `yaml:"trusted_proxies"`
 	Login          Login       `yaml:"login"`
 	ClientToken    ClientToken `yaml:"client_token"`
+	Shutdown       Shutdown    `yaml:"shutdown"`
 	Tenants        []Tenant    `yaml:"tenants"`
 
 	// Demo is true for the built-in demo configuration (no config file given).
@@ -84,6 +92,14 @@ type ClientToken struct {
 	L1TTL        Duration `yaml:"l1_ttl"`        // default 5s
 	RateLimit    int      `yaml:"rate_limit"`    // per session per minute, default 30
 	MintBudget   int      `yaml:"mint_budget"`   // per tenant per 5 minutes, default 1200
+}
+
+// Shutdown tunes the graceful stop on SIGTERM: readiness fails at once, the listeners keep
+// serving for Drain (so load balancers can take the replica out of rotation), then stop
+// accepting and give in-flight requests up to Timeout to finish.
+type Shutdown struct {
+	Drain   Duration `yaml:"drain"`   // default 5s
+	Timeout Duration `yaml:"timeout"` // default 10s
 }
 
 // Tenant is one customer organisation with its own Basiq application.

@@ -12,9 +12,14 @@ func Demo(dataDir, emulatorURL, demoKey, sessionKeyHex, cacheKeyHex string) *Con
 	secure := false
 	c.Demo = true
 	c.DatabaseURL = "sqlite:" + filepath.Join(dataDir, "bff.db")
+	c.DatabaseURLSetting = PlainURL(c.DatabaseURL)
 	c.RedisURL = ""
+	c.RedisURLSetting = PlainURL("")
+	c.SingleReplica = true
 	c.PublicOrigin = "http://127.0.0.1:8080"
 	c.Log.Format = "text"
+	// No load balancer stands in front of the demo: nothing to drain.
+	c.Shutdown.Drain = 0
 	c.Session.Secure = &secure
 	c.Session.Keys = []Secret{NewSecret(sessionKeyHex)}
 	c.Cache.EncryptionKey = NewSecret(cacheKeyHex)

@@ -47,9 +47,8 @@ func Path(flagValue string, getenv func(string) string) string {
 }
 
 // Load reads the YAML file at path strictly (unknown keys, duplicate keys, wrong types and
-// extra documents are errors), applies defaults and the BFF_LISTEN, BFF_ADMIN_LISTEN,
-// BFF_DATABASE_URL, BFF_REDIS_URL and BFF_PUBLIC_ORIGIN overrides from getenv, resolves the
-// secrets and validates the result.
+// extra documents are errors), applies defaults and the BFF_* overrides from getenv (one per
+// scalar setting, see EnvOverrides), resolves the secrets and validates the result.
 //
 // It returns a *Problems listing every problem found, or a wrapped fs error if the file
 // cannot be read. The returned Config's Path is absolute.
@@ -82,22 +81,10 @@ func parse(data []byte, path string, getenv func(string) string) (*Config, error
 			b.ConsentURL = defaultConsentURL
 		}
 	}
-	overrides := []struct {
-		env string
-		to  *string
-	}{
-		{"BFF_LISTEN", &c.Listen},
-		{"BFF_ADMIN_LISTEN", &c.AdminListen},
-		{"BFF_DATABASE_URL", &c.DatabaseURL},
-		{"BFF_REDIS_URL", &c.RedisURL},
-		{"BFF_PUBLIC_ORIGIN", &c.PublicOrigin},
-	}
-	for _, o := range overrides {
-		if v := getenv(o.env); v != "" {
-			*o.to = v
-		}
-	}
+	problems = append(problems, c.applyOverrides(getenv)...)
 	dir := filepath.Dir(path)
+	resolveURL(&problems, "database_url", &c.DatabaseURLSetting, dir, getenv, &c.DatabaseURL)
+	resolveURL(&problems, "redis_url", &c.RedisURLSetting, dir, getenv, &c.RedisURL)
 	for _, r := range c.secretRefs() {
 		r.s.resolve(dir, getenv)
 		if r.s.sources() == 1 && r.s.Value != "" {
@@ -116,11 +103,13 @@ func parse(data []byte, path string, getenv func(string) string) (*Config, error
 func defaults() Config {
 	secure := true
 	return Config{
-		Listen:      defaultListen,
-		AdminListen: defaultAdminListen,
-		DatabaseURL: defaultDatabaseURL,
-		RedisPrefix: defaultRedisPrefix,
-		Log:         Log{Level: "info", Format: "json"},
+		Listen:             defaultListen,
+		AdminListen:        defaultAdminListen,
+		DatabaseURL:        defaultDatabaseURL,
+		DatabaseURLSetting: PlainURL(defaultDatabaseURL),
+		RedisURLSetting:    PlainURL(""),
+		RedisPrefix:        defaultRedisPrefix,
+		Log:                Log{Level: "info", Format: "json"},
 		Session: Session{
 			Secure:          &secure,
 			IdleTimeout:     Duration(30 * time.Minute),
@@ -142,6 +131,7 @@ func defaults() Config {
 			RateLimit:    30,
 			MintBudget:   1200,
 		},
+		Shutdown: Shutdown{Drain: Duration(5 * time.Second), Timeout: Duration(10 * time.Second)},
 	}
 }
 
@@ -334,7 +324,11 @@ func (c *Config) Files() []string {
 	files := []string{c.Path}
 	seen := map[string]bool{c.Path: true}
 	dir := filepath.Dir(c.Path)
-	for _, r := range c.secretRefs() {
+	refs := c.secretRefs()
+	for _, u := range []*URLSetting{&c.DatabaseURLSetting, &c.RedisURLSetting} {
+		refs = append(refs, secretRef{s: &u.Secret})
+	}
+	for _, r := range refs {
 		if r.s.File == "" {
 			continue
 		}

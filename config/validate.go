@@ -46,6 +46,10 @@ func (c *Config) Validate() []string {
 	c.checkPublicOrigin(&p)
 	checkDatabaseURL(&p, c.DatabaseURL)
 	checkRedisURL(&p, c.RedisURL)
+	if c.RedisURL == "" && !c.Demo && !c.SingleReplica {
+		p.add("redis_url", "is empty, which means the in-process store: replicas would not share sessions, "+
+			"limits or the token cache. Set redis_url, or single_replica: true to run exactly one replica")
+	}
 	if strings.ContainsAny(c.RedisPrefix, " \t\r\n") {
 		p.add("redis_prefix", "must not contain whitespace")
 	}
@@ -74,6 +78,12 @@ func (c *Config) Validate() []string {
 	}
 	c.checkLogin(&p)
 	c.checkClientToken(&p)
+	if d := c.Shutdown.Drain.D(); d < 0 || d > 5*time.Minute {
+		p.add("shutdown.drain", "must be between 0 and 5m")
+	}
+	if d := c.Shutdown.Timeout.D(); d < time.Second || d > 5*time.Minute {
+		p.add("shutdown.timeout", "must be between 1s and 5m")
+	}
 	c.checkTenants(&p)
 	return p
 }

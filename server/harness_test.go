@@ -137,6 +137,11 @@ func (s *stack) writeConfig(extra string) {
 			extra += "\nclient_token:\n  rate_limit: 1000000\n"
 		}
 	}
+	// A stopped replica drains for shutdown.drain first; tests stop hundreds of replicas and
+	// only the drain test waits for it.
+	if !strings.Contains(extra, "shutdown:") {
+		extra += "\nshutdown:\n  drain: 0s\n"
+	}
 	if s.env["SESSION_KEY"] == "" {
 		s.env["SESSION_KEY"], s.env["CACHE_KEY"] = randomHex(s.t), randomHex(s.t)
 	}

@@ -44,6 +44,8 @@ type reloader struct {
 
 	mu  sync.Mutex // one reload at a time
 	cfg *config.Config
+	// purgedSeries are keys removed by the last reload whose purge counters are still shown.
+	purgedSeries []tenant.KeyRef
 }
 
 // files is the watch set: the config file and the secret files the current config references.
@@ -126,6 +128,7 @@ func (r *reloader) reload(ctx context.Context, trigger string) {
 
 	changes := tenant.Diff(old, snap)
 	purged := r.purge(ctx, changes.KeysRemoved, snap)
+	r.forgetSeries(changes, snap)
 	result := "applied"
 	if len(kept) > 0 {
 		result = "rejected"
@@ -137,6 +140,36 @@ func (r *reloader) reload(ctx context.Context, trigger string) {
 		"keys_added", keyIDs(changes.KeysAdded), "keys_removed", keyIDs(changes.KeysRemoved),
 		"keys_revoked", keyIDs(changes.KeysRevoked), "primary_keys", keyIDs(changes.Promoted),
 		"tokens_purged", purged)
+}
+
+// forgetSeries deletes the metric series of removed tenants and of key ids no longer listed.
+// A removed key's bff_tokens_purged_total series goes one reload later, so the purge just
+// made stays visible to the scrapes in between.
+func (r *reloader) forgetSeries(changes tenant.Changes, snap *tenant.Snapshot) {
+	listed := func(k tenant.KeyRef) bool {
+		t, ok := snap.Get(k.Tenant)
+		if !ok {
+			return false
+		}
+		return slices.ContainsFunc(t.Keys, func(x tenant.Key) bool { return x.ID == k.KeyID }) ||
+			slices.ContainsFunc(t.Revoked, func(x tenant.Key) bool { return x.ID == k.KeyID })
+	}
+	for _, k := range r.purgedSeries {
+		if !listed(k) {
+			r.m.ForgetKey(k.Tenant, k.KeyID, true)
+		}
+	}
+	r.purgedSeries = r.purgedSeries[:0]
+	for _, k := range changes.KeysRemoved {
+		if !listed(k) {
+			r.m.ForgetKey(k.Tenant, k.KeyID, false)
+			r.purgedSeries = append(r.purgedSeries, k)
+		}
+	}
+	for _, id := range changes.TenantsRemoved {
+		r.m.ForgetTenant(id)
+		r.tokens.ForgetTenant(id)
+	}
 }
 
 // purge deletes the tokens of removed keys and of every key marked revoked (idempotent, so
@@ -193,6 +226,7 @@ func restartOnly(a, b *config.Config) []string {
 	check("trusted_proxies", !slices.Equal(a.TrustedProxies, b.TrustedProxies))
 	check("login", a.Login != b.Login)
 	check("client_token", a.ClientToken != b.ClientToken)
+	check("shutdown", a.Shutdown != b.Shutdown)
 	return out
 }
 

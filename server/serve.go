@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/basiq-bff/bff/api"
@@ -23,6 +25,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/buildinfo"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/httpapi"
 	"github.com/basiq-bff/bff/server/internal/kv"
@@ -31,6 +34,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/tracing"
 	"github.com/basiq-bff/bff/web"
 )
 
@@ -69,11 +73,32 @@ func serve(ctx context.Context, env cliEnv) error {
 	}
 
 	m := metrics.New()
-	a, err := open(ctx, cfg, log, m)
+	bi := buildinfo.Read()
+	m.SetBuildInfo(metrics.BuildInfo{Version: bi.Version, Revision: bi.Revision, Go: bi.Go})
+	tr, err := tracing.Setup(env.getenv, bi)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		// After the drain: the spans of the last requests are flushed too.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(flushCtx); err != nil {
+			log.Warn("tracing: spans not flushed", "err", err)
+		}
+	}()
+	if tr.Enabled() {
+		log.Info("tracing on: spans are exported over OTLP/HTTP")
+	}
+	a, err := open(ctx, cfg, log, m, tr)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	m.WatchDB(a.db.Pool())
+	if a.redis != nil {
+		m.WatchRedisPool(func() metrics.RedisPool { return metrics.RedisPool(a.redis.PoolStats()) })
+	}
 	if err := a.db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -120,7 +145,8 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
-	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(), OpenAPI: api.OpenAPI,
+	var draining atomic.Bool
+	admin := httpapi.NewAdmin(httpapi.Admin{DB: a.db, KV: a.kv, Metrics: m.Handler(), OpenAPI: api.OpenAPI, Draining: draining.Load,
 		// A reload never installs an invalid configuration; what can go missing is every
 		// tenant (all removed, or all refused at start-up): then nothing can be served.
 		ConfigOK: func() bool { return len(a.tenants.Load().List()) > 0 }})
@@ -138,7 +164,11 @@ func serve(ctx context.Context, env cliEnv) error {
 		go rl.run(watchCtx)
 	}
 
-	servers := []*http.Server{newHTTPServer(e, log), newHTTPServer(admin, log)}
+	trusted, err := prefixes(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{newHTTPServer(tr.Handler(e, trusted, e.OriginAllowed), log), newHTTPServer(admin, log)}
 	errc := make(chan error, 2)
 	go func() { errc <- servers[0].Serve(pub) }()
 	go func() { errc <- servers[1].Serve(adm) }()
@@ -154,16 +184,62 @@ func serve(ctx context.Context, env cliEnv) error {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return drain(env.force, log, cfg.Shutdown, &draining, servers)
+}
+
+// errForced is returned when a second stop signal cut the drain short.
+var errForced = errors.New("stopped at once by a second signal")
+
+// drain stops the servers gracefully: readiness fails at once (draining is set), the
+// listeners go on serving for sh.Drain so that load balancers take the replica out of
+// rotation without a failed request, then they stop accepting and in-flight requests get up
+// to sh.Timeout. A close of force ends all of it at once.
+func drain(force <-chan struct{}, log *slog.Logger, sh config.Shutdown, draining *atomic.Bool, servers []*http.Server) error {
+	draining.Store(true)
+	log.Info("shutting down: draining", "drain", sh.Drain.String(), "timeout", sh.Timeout.String())
+	// Responses now say Connection: close, so keep-alive clients come back through the load
+	// balancer, which sends them elsewhere.
+	servers[0].SetKeepAlivesEnabled(false)
+	closeAll := func() error {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+		log.Warn("stopped at once: second signal")
+		return errForced
+	}
+	t := time.NewTimer(sh.Drain.D())
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-force:
+		return closeAll()
+	}
+	log.Info("shutting down: no longer accepting; finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), sh.Timeout.D())
 	defer cancel()
+	go func() {
+		select {
+		case <-force:
+			cancel()
+		case <-shutCtx.Done():
+		}
+	}()
 	var errs []error
 	for _, s := range servers {
 		if err := s.Shutdown(shutCtx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	select {
+	case <-force:
+		return closeAll()
+	default:
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
 }
 
 // newSSO builds OpenID Connect sign-in. Its pre-login cookie is signed with keys derived from
@@ -199,6 +275,7 @@ type app struct {
 	cfg      *config.Config
 	db       *store.DB
 	kv       kv.Store
+	redis    *kv.Redis // the Redis adapter under kv, nil for the in-process store
 	tenants  *tenant.Registry
 	fpKey    []byte // keys the API key fingerprints
 	sessions *session.Store
@@ -206,20 +283,34 @@ type app struct {
 	tokens   *clienttoken.Service
 }
 
-func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (_ *app, err error) {
+// open opens the database, the kv store and the services on them; with tr enabled, SQL,
+// Redis and Basiq calls are traced.
+func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, tr *tracing.Tracing) (_ *app, err error) {
 	a := &app{cfg: cfg}
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	if a.db, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+	var dbOpts []store.Option
+	if tr.Enabled() {
+		dbOpts = append(dbOpts, store.WithTracerProvider(tr.Provider()))
+	}
+	if a.db, err = store.Open(ctx, cfg.DatabaseURL, dbOpts...); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	if cfg.RedisURL == "" {
 		a.kv = kv.NewMemory(nil)
-	} else if a.kv, err = kv.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix); err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+	} else {
+		if a.redis, err = kv.NewRedis(ctx, cfg.RedisURL, cfg.RedisPrefix); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		a.kv = a.redis
+		if tr.Enabled() {
+			if err := a.redis.Trace(tr.Provider()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if m != nil {
 		a.kv = kv.Observed(a.kv, m.KVError)
@@ -258,7 +349,8 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 		return nil, err
 	}
 	ct := cfg.ClientToken
-	if a.tokens, err = clienttoken.New(a.kv, basiq.New(nil, 10*time.Second), a.db, log, clienttoken.Options{
+	upstream := basiq.New(nil, 10*time.Second).Identified(buildinfo.Read().UserAgent(), tr.Transport())
+	if a.tokens, err = clienttoken.New(a.kv, upstream, a.db, log, clienttoken.Options{
 		RefreshAfter: ct.RefreshAfter.D(), MinRemaining: ct.MinRemaining.D(), Deadline: ct.Deadline.D(),
 		L1TTL: ct.L1TTL.D(), EncryptionKey: cacheKey, Metrics: m, MintBudget: ct.MintBudget,
 	}); err != nil {
@@ -296,7 +388,25 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(httpapi.LogHandler(h))
+	return slog.New(tracing.LogHandler(httpapi.LogHandler(h)))
+}
+
+// prefixes parses trusted_proxies (CIDRs or single addresses), already validated by config.
+func prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %q: %w", s, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // demoConfig builds the demo configuration. Its keys are random per start: sessions do not

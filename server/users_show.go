@@ -2,20 +2,27 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/store"
 )
 
 // usersShow prints how a user signs in: with a password, through the tenant's identity
 // provider (issuer and subject), or both; whether the account is disabled; its Basiq user.
 func usersShow(ctx context.Context, env cliEnv, tenantID, email string) error {
-	a, err := userCommand(ctx, env, tenantID, email)
+	a, _, err := userCommand(ctx, env, "users show", tenantID, email)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	u, err := a.db.UserByEmail(ctx, tenantID, email)
+	if errors.Is(err, apperr.NotFound) {
+		return fmt.Errorf("no user %s in tenant %s", store.NormalizeEmail(email), tenantID)
+	}
 	if err != nil {
 		return fmt.Errorf("show user: %w", err)
 	}

@@ -20,6 +20,17 @@ import (
 	"github.com/basiq-bff/bff/server/internal/store"
 )
 
+// The causes under Login's errors, for security event reason codes. The client sees only
+// invalid_credentials or too_many_attempts, never which of these it was.
+var (
+	ErrUnknownUser  = errors.New("no such user in the tenant")
+	ErrBadPassword  = errors.New("wrong password")
+	ErrDisabled     = errors.New("the account is disabled")
+	ErrAccountLimit = errors.New("too many attempts on the account")
+	ErrIPLimit      = errors.New("too many failed attempts from the address")
+	ErrGlobalLimit  = errors.New("too many failed logins across the fleet")
+)
+
 // Users is the part of the store that login needs.
 type Users interface {
 	// UserByEmail returns apperr.NotFound when the tenant has no such user.
@@ -96,10 +107,11 @@ type Attempt struct {
 
 // Login returns the user whose tenant, email and password match, and a fresh device cookie
 // value for the client. It returns apperr.InvalidCredentials for an unknown user, a wrong
-// password and a disabled account alike; apperr.TooManyAttempts (with a retry delay) once the
-// account, the device, the client address or the fleet has used up its attempts; apperr.Busy
-// when the password hashes that may run at once are all running; apperr.StoreUnavailable when
-// the database or kv store fails.
+// password and a disabled account alike (wrapping ErrUnknownUser, ErrBadPassword or
+// ErrDisabled, for the logs only); apperr.TooManyAttempts (with a retry delay, wrapping
+// ErrAccountLimit, ErrIPLimit or ErrGlobalLimit) once the account, the device, the client
+// address or the fleet has used up its attempts; apperr.Busy when the password hashes that may
+// run at once are all running; apperr.StoreUnavailable when the database or kv store fails.
 //
 // Every attempt is counted before the password is checked, so parallel guesses cannot slip
 // past a limit. An attempt is counted against the device when it carries a valid device
@@ -129,7 +141,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 		return nil, "", err
 	}
 	if started-succeeded > int64(s.lim.PerIP) {
-		return nil, "", apperr.Retry(apperr.TooManyAttempts, nil, "", windowLeft)
+		return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrIPLimit, "", windowLeft)
 	}
 
 	var chargeKey string
@@ -142,7 +154,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 			return nil, "", err
 		}
 		if failures >= int64(s.lim.GlobalFailures) {
-			return nil, "", apperr.Retry(apperr.TooManyAttempts, nil, "", windowLeft)
+			return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrGlobalLimit, "", windowLeft)
 		}
 		chargeKey = "rl:login:acct:" + a.Tenant + ":" + account
 	}
@@ -151,7 +163,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 		return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
 	}
 	if n > int64(limit) {
-		return nil, "", apperr.Retry(apperr.TooManyAttempts, nil, "", max(ttl, time.Second))
+		return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrAccountLimit, "", max(ttl, time.Second))
 	}
 
 	u, err := s.users.UserByEmail(ctx, a.Tenant, email)
@@ -168,11 +180,20 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 	}
 	// A user who signs in only through the tenant's identity provider has no password: the
 	// dummy verify keeps the timing the same, and the answer is the same as a wrong password.
-	if err != nil || verr != nil || !ok || u.Disabled() || u.PasswordHash == "" {
+	var cause error
+	switch {
+	case err != nil:
+		cause = ErrUnknownUser
+	case verr != nil || !ok || u.PasswordHash == "":
+		cause = ErrBadPassword
+	case u.Disabled():
+		cause = ErrDisabled
+	}
+	if cause != nil {
 		if _, _, err := s.kv.Incr(ctx, failKey, 2*s.lim.Window); err != nil {
 			return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login failure: %w", err), "")
 		}
-		return nil, "", apperr.New(apperr.InvalidCredentials, "")
+		return nil, "", apperr.Wrap(apperr.InvalidCredentials, cause, "")
 	}
 	if _, _, err := s.kv.Incr(ctx, ipOKKey, 2*s.lim.Window); err != nil {
 		return nil, "", apperr.Wrap(apperr.StoreUnavailable, err, "")

@@ -1,6 +1,6 @@
 // Package basiq is the BFF's client for Basiq's API: it mints tokens (POST /token) and creates
 // Basiq users (POST /users), and turns every failure into a typed error that tells the caller
-// what to do next (Classify). It imports only the standard library.
+// what to do next (Classify). It imports only the standard library and reqid.
 //
 // Nothing this package returns contains an API key or a token. Error strings are built only from
 // Basiq's error envelope and the transport failure, and those are scrubbed of the call's secrets

@@ -49,11 +49,19 @@ func (s *Service) guard(tenantID string) *guard {
 		IsSuccessful: func(err error) bool { return err == nil || basiq.Classify(err) != basiq.ClassUnavailable },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			s.log.Warn("basiq circuit breaker changed state", "tenant", name, "from", from.String(), "to", to.String())
+			s.metrics.BreakerState(name, int(to)) // gobreaker numbers closed 0, half-open 1, open 2
 		},
 	})}
-	actual, _ := s.guards.LoadOrStore(tenantID, g)
+	actual, loaded := s.guards.LoadOrStore(tenantID, g)
+	if !loaded {
+		s.metrics.BreakerState(tenantID, int(gobreaker.StateClosed))
+	}
 	return actual.(*guard)
 }
+
+// ForgetTenant drops the breaker and throttle state of a tenant removed from the
+// configuration; if it comes back it starts afresh.
+func (s *Service) ForgetTenant(tenantID string) { s.guards.Delete(tenantID) }
 
 // call runs one Basiq call for tenantID under the tenant's throttle, breaker and retry policy.
 // It returns the Basiq error for answers (rejections) and an apperr.UpstreamUnavailable with a

@@ -53,7 +53,7 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 					return err
 				}
 				m.Session("revoked", 1)
-				return apperr.New(apperr.Unauthenticated, "Your organisation is no longer configured; log in again.")
+				return apperr.Wrap(apperr.Unauthenticated, errTenantRemoved, "Your organisation is no longer configured; log in again.")
 			}
 			if err := store.Touch(r.Context(), sess); err != nil {
 				return err
@@ -150,6 +150,9 @@ func handleLogin(svc *auth.Service, store *session.Store, tenants *tenant.Regist
 		}
 		if !t.PasswordLogin {
 			return apperr.New(apperr.PasswordLoginOff, "")
+		}
+		if ri := infoFrom(c.Request().Context()); ri != nil {
+			ri.tenant = t.ID // failed attempts are logged with their tenant too
 		}
 		ip, _ := netip.ParseAddr(c.RealIP())
 		a := auth.Attempt{Tenant: t.ID, Email: req.Email, Password: req.Password, IP: ip}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -227,7 +228,7 @@ func newOriginPolicy(cfg *config.Config) *originPolicy {
 			AllowedOrigins:   cfg.CORS.AllowedOrigins,
 			AllowCredentials: true,
 			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID"},
+			AllowedHeaders:   []string{"Content-Type", "X-CSRF", "X-Request-ID", "traceparent", "tracestate"},
 			ExposedHeaders:   []string{"X-Request-ID", "Retry-After"},
 			MaxAge:           600,
 		})
@@ -275,22 +276,22 @@ func crossSiteGuard(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
 			p := policy.Load()
 			if csrf {
 				if err := p.cop.Check(r); err != nil {
-					return apperr.Wrap(apperr.CSRF, err, "Cross-site requests are not allowed.")
+					return apperr.Wrap(apperr.CSRF, errors.Join(errCrossSite, err), "Cross-site requests are not allowed.")
 				}
 				if r.Header.Get("X-CSRF") != "1" {
-					return apperr.New(apperr.CSRF, "The X-CSRF: 1 header is required.")
+					return apperr.Wrap(apperr.CSRF, errMissingCSRFHeader, "The X-CSRF: 1 header is required.")
 				}
 			}
 			// Every API read, GET /auth/me included, refuses an origin that is not allowed:
 			// CORS alone would hide the answer from a foreign page but still serve it.
 			if o := r.Header.Get("Origin"); o != "" {
 				if !p.allowed[o] {
-					return apperr.New(apperr.CSRF, "The request's origin is not allowed.")
+					return apperr.Wrap(apperr.CSRF, errForeignOrigin, "The request's origin is not allowed.")
 				}
 			} else if ref := r.Header.Get("Referer"); ref != "" {
 				u, err := url.Parse(ref)
 				if err != nil || !p.allowed[u.Scheme+"://"+u.Host] {
-					return apperr.New(apperr.CSRF, "The request's origin is not allowed.")
+					return apperr.Wrap(apperr.CSRF, errForeignOrigin, "The request's origin is not allowed.")
 				}
 			}
 			return next(c)

@@ -78,6 +78,10 @@ func NewServer(d Deps) (*Server, error) {
 // cors.allowed_origins); requests already past the checks are not affected.
 func (s *Server) ApplyOrigins(cfg *config.Config) { s.origins.Store(newOriginPolicy(cfg)) }
 
+// OriginAllowed reports whether origin is public_origin or listed in cors.allowed_origins,
+// under the configuration in force.
+func (s *Server) OriginAllowed(origin string) bool { return s.origins.Load().allowed[origin] }
+
 // Admin is what the admin listener needs.
 type Admin struct {
 	DB      *store.DB
@@ -88,10 +92,13 @@ type Admin struct {
 	// OpenAPI is the contract's OpenAPI document (YAML), served at /openapi.yaml; "" leaves
 	// the route out.
 	OpenAPI string
+	// Draining reports whether the process is shutting down; /readyz then fails at once.
+	Draining func() bool
 }
 
 // NewAdmin returns the admin handler: /healthz (alive), /readyz (database, kv and config
-// usable, each with a real round trip), /metrics, /openapi.yaml.
+// usable, each with a real round trip; 503 without checking while draining), /metrics,
+// /openapi.yaml.
 func NewAdmin(a Admin) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +106,10 @@ func NewAdmin(a Admin) http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if a.Draining != nil && a.Draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "draining": true})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		checks := map[string]string{"database": "ok", "kv": "ok", "config": "ok"}

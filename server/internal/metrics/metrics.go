@@ -29,6 +29,7 @@ type Metrics struct {
 	sessions         *prometheus.CounterVec
 	kvErrors         *prometheus.CounterVec
 	purged           *prometheus.CounterVec
+	ops              opsMetrics
 }
 
 // New registers every collector, plus the Go and process collectors.
@@ -67,6 +68,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
+	m.registerOps()
 	return m
 }
 

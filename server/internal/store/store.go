@@ -1,6 +1,6 @@
 // Package store owns all SQL: the users table on PostgreSQL (pgx through database/sql) or
 // SQLite (modernc.org/sqlite, pure Go, for the embedded default), and applying the embedded
-// migrations. It imports apperr and migrations of ours.
+// migrations. It imports apperr and migrations of ours (and otelsql, for tracing).
 //
 // Every failure of the database itself is apperr.StoreUnavailable (503, never 500): an
 // infrastructure blip is not a bug.
@@ -79,7 +79,11 @@ type DB struct {
 // "sqlite:PATH" where PATH is a file (its directory is created) or ":memory:". A failed ping
 // is apperr.StoreUnavailable; a malformed url is a plain error. Errors never include a
 // password from url.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	var (
 		db  *sql.DB
 		d   string
@@ -88,7 +92,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		d = DialectPostgres
-		db, err = sql.Open("pgx", url) // pgx redacts the password in its parse errors
+		db, err = o.open("pgx", url) // pgx redacts the password in its parse errors
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
@@ -100,7 +104,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		db.SetConnMaxLifetime(time.Hour)
 	case strings.HasPrefix(url, "sqlite:"):
 		d = DialectSQLite
-		db, err = openSQLite(strings.TrimPrefix(url, "sqlite:"))
+		db, err = openSQLite(o, strings.TrimPrefix(url, "sqlite:"))
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +120,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return s, nil
 }
 
-func openSQLite(path string) (*sql.DB, error) {
+func openSQLite(o options, path string) (*sql.DB, error) {
 	path = strings.TrimPrefix(path, "//") // also accept sqlite://rel and sqlite:///abs
 	if path == "" {
 		return nil, errors.New("store: sqlite URL has no path")
@@ -130,7 +134,7 @@ func openSQLite(path string) (*sql.DB, error) {
 			return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("store: create sqlite directory: %w", err), "")
 		}
 	}
-	db, err := sql.Open("sqlite", path+"?"+sqlitePragmas)
+	db, err := o.open("sqlite", path+"?"+sqlitePragmas)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -248,7 +252,8 @@ func dollarPlaceholders(q string) string {
 	return b.String()
 }
 
-func scanUser(row *sql.Row) (*User, error) {
+// scanUser reads one row of userColumns (from a *sql.Row or *sql.Rows).
+func scanUser(row interface{ Scan(dest ...any) error }) (*User, error) {
 	var (
 		u                     User
 		basiq, hash, iss, sub sql.NullString

@@ -30,6 +30,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"InvalidInput", testInvalidInput},
 		{"NotFound", testNotFound},
 		{"Disable", testDisable},
+		{"EnableAndList", testEnableAndList},
 		{"SetPassword", testSetPassword},
 		{"SetBasiqUserID", testSetBasiqUserID},
 		{"SetBasiqUserIDRace", testSetBasiqUserIDRace},
