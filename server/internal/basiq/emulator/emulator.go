@@ -38,6 +38,8 @@ const (
 	RouteUsers       = "/users"                  // POST /users
 	RouteConnections = "/users/{id}/connections" // POST, and DELETE /users/{id}/connections/{id}
 	RouteJobs        = "/jobs/{id}"
+	RouteUser        = "/users/{id}"          // GET and DELETE
+	RouteConsents    = "/users/{id}/consents" // GET
 )
 
 // DefaultPublicURL is Basiq's API host, used in links.self.
@@ -90,7 +92,7 @@ type Fault struct {
 	Latency    time.Duration // slept before answering (cut short if the client goes away)
 	Hang       bool          // block until the request's context is done or the fault is changed
 	RetryAfter time.Duration // > 0: sent as Retry-After with Status
-	// Endpoint is RouteToken, RouteUsers, RouteConnections or RouteJobs; "" or "*" is every API
+	// Endpoint is one of the Route constants; "" or "*" is every API
 	// route. The Consent UI stub and CORS preflights are never faulted.
 	Endpoint string
 }
@@ -156,6 +158,10 @@ type Emulator struct {
 	minted          map[mintKey]int
 	mintedByKey     map[string]int
 	usersCreated    int
+	deleted         map[string]map[string]bool // applicationID -> deleted Basiq user ids
+	consents        map[string][]consentRecord // Basiq user id -> consents
+	visits          map[string]consentVisit    // open Consent UI visits by id
+	requests        map[string]int             // API requests per route, faults included
 }
 
 // New returns an Emulator with no keys: add them with AddKey.
@@ -183,6 +189,10 @@ func New(o Options) *Emulator {
 		conns:              map[string]connection{},
 		minted:             map[mintKey]int{},
 		mintedByKey:        map[string]int{},
+		deleted:            map[string]map[string]bool{},
+		consents:           map[string][]consentRecord{},
+		visits:             map[string]consentVisit{},
+		requests:           map[string]int{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -204,7 +214,10 @@ func New(o Options) *Emulator {
 	mux.HandleFunc("/users/{userID}/connections", e.handleConnections)
 	mux.HandleFunc("/users/{userID}/connections/{connectionID}", e.handleConnection)
 	mux.HandleFunc("/jobs/{jobID}", e.handleJob)
+	mux.HandleFunc("/users/{userID}", e.handleUser)
+	mux.HandleFunc("/users/{userID}/consents", e.handleConsents)
 	mux.HandleFunc("/home", e.handleConsent)
+	mux.HandleFunc("/home/finish", e.handleConsentFinish)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFound("Requested resource is not found."))
 	})
@@ -328,6 +341,14 @@ func (e *Emulator) UsersCreated() int {
 	return e.usersCreated
 }
 
+// Requests counts the API requests route received with an allowed method, whatever their
+// outcome (an injected fault included): what a browser actually sent.
+func (e *Emulator) Requests(route string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requests[route]
+}
+
 // ConnectionsReceived returns a copy of every accepted connection request, oldest first.
 func (e *Emulator) ConnectionsReceived() []ConnectionRecord {
 	e.mu.Lock()
@@ -335,7 +356,7 @@ func (e *Emulator) ConnectionsReceived() []ConnectionRecord {
 	return append([]ConnectionRecord(nil), e.connections...)
 }
 
-// ResetCounters zeroes TokenCalls, Minted, MintedByKey and UsersCreated and forgets recorded
+// ResetCounters zeroes TokenCalls, Minted, MintedByKey, UsersCreated and Requests and forgets recorded
 // connections. Keys, users, tokens, jobs and rate-limit windows are kept.
 func (e *Emulator) ResetCounters() {
 	e.mu.Lock()
@@ -344,6 +365,7 @@ func (e *Emulator) ResetCounters() {
 	e.minted = map[mintKey]int{}
 	e.mintedByKey = map[string]int{}
 	e.connections = nil
+	e.requests = map[string]int{}
 }
 
 // Inspect returns what was recorded when token was minted.
@@ -367,6 +389,7 @@ func (e *Emulator) disturb(w http.ResponseWriter, r *http.Request, route string)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
 	e.mu.Lock()
+	e.requests[route]++
 	f, changed, latency := e.fault, e.faultChanged, e.latency
 	e.mu.Unlock()
 	ctx := r.Context()

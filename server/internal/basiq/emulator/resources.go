@@ -209,7 +209,7 @@ func (e *Emulator) userConnectionsRoute(w http.ResponseWriter, r *http.Request, 
 	}
 	userID := r.PathValue("userID")
 	if !mayActFor(c, userID) {
-		writeError(w, errForbidden())
+		writeError(w, errUnauthorizedAccess())
 		return claims{}, "", false
 	}
 	return c, userID, true
@@ -351,7 +351,7 @@ func (e *Emulator) handleJob(w http.ResponseWriter, r *http.Request) {
 	}
 	if !mayActFor(c, j.conn.userID) {
 		e.mu.Unlock()
-		writeError(w, errForbidden())
+		writeError(w, errUnauthorizedAccess())
 		return
 	}
 	body := e.advanceLocked(j, now)
