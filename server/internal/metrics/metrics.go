@@ -29,6 +29,7 @@ type Metrics struct {
 	sessions         *prometheus.CounterVec
 	kvErrors         *prometheus.CounterVec
 	purged           *prometheus.CounterVec
+	usersRecreated   *prometheus.CounterVec
 }
 
 // New registers every collector, plus the Go and process collectors.
@@ -67,7 +68,19 @@ func New() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
+	m.usersRecreated = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_basiq_users_recreated_total",
+		Help: "Basiq users created again because Basiq no longer knew the stored one, by tenant and result (recreated; refused: already re-created within the hour)."}, []string{"tenant", "result"})
+	f(m.usersRecreated)
 	return m
+}
+
+// BasiqUserRecreated counts a stale Basiq user that was replaced (result "recreated") or not,
+// because the person's was already replaced within the hour ("refused").
+func (m *Metrics) BasiqUserRecreated(tenant, result string) {
+	if m == nil {
+		return
+	}
+	m.usersRecreated.WithLabelValues(tenant, result).Inc()
 }
 
 // Handler serves the registry in the Prometheus text format.
