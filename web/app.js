@@ -2,7 +2,7 @@
 // the token keeper and the connection flows to the page.
 
 import { ApiError, createBff } from './api.js';
-import { createConnection, delay, pollJob, readReturn, startConsent } from './connect.js';
+import { createConnection, delay, followJobs, pollJob, readReturn, startConsent } from './connect.js';
 import { backoffMs, createTokenKeeper, StoppedError } from './token.js';
 import { byId, formatClock, formatCountdown, renderSteps, setMessage, setText, show } from './ui.js';
 
@@ -18,7 +18,8 @@ const bff = createBff();
 let session = null;
 // [{id, name}] once /auth/tenants answered.
 let tenants = null;
-// The Consent UI return message, shown once the signed-in view is up.
+// The Consent UI return, handled once the signed-in view is up: {ok:false, message} for an
+// error, {jobIds} for jobs to follow (none: nothing was connected).
 let notice = null;
 
 function describe(err) {
@@ -32,7 +33,10 @@ function isCancel(err) {
 async function boot() {
   byId('login-form').addEventListener('submit', onLogin);
   byId('logout').addEventListener('click', onLogout);
-  byId('connect-consent').addEventListener('click', onConsent);
+  byId('connect-consent').addEventListener('click', () => onConsent({}));
+  byId('connect-retry').addEventListener('click', () => onConsent({}));
+  byId('connect-another').addEventListener('click', () => onConsent({ action: 'connect' }));
+  byId('manage-consent').addEventListener('click', () => onConsent({ action: 'manage' }));
   byId('connect-form').addEventListener('submit', onConnect);
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') session?.keeper.refreshIfDue();
@@ -40,7 +44,7 @@ async function boot() {
   // Back from the Consent UI through the back/forward cache: timers were frozen meanwhile.
   window.addEventListener('pageshow', (event) => {
     if (!event.persisted) return;
-    byId('connect-consent').disabled = false;
+    setConsentButtons(false);
     session?.keeper.refreshIfDue();
   });
 
@@ -177,9 +181,64 @@ function renderConnect() {
     setMessage('connect-result', '');
   }
   if (notice !== null) {
-    setMessage('connect-result', notice.message, notice.ok ? 'ok' : 'error');
+    const back = notice;
     notice = null;
+    if (back.jobIds) {
+      followReturn(session, back.jobIds);
+    } else {
+      setMessage('connect-result', back.message, 'error');
+      show('connect-retry', version === '3.0');
+    }
   }
+}
+
+// followReturn follows the jobs the Consent UI sent back and says what really happened: each
+// step as it goes, "connected" only when every job succeeded.
+async function followReturn(current, jobIds) {
+  const steps = byId('job-steps');
+  const perJob = jobIds.map(() => []);
+  const draw = () => {
+    const all = perJob.flatMap((list, i) =>
+      list.map((step) => (jobIds.length > 1 ? { ...step, title: `Bank ${i + 1}: ${step?.title ?? 'step'}` } : step)),
+    );
+    renderSteps(steps, all);
+  };
+  if (jobIds.length > 0) setMessage('connect-result', 'Checking what Basiq connected…');
+  let outcome;
+  try {
+    outcome = await followJobs({
+      apiUrl: current.basiq.api_url,
+      jobIds,
+      keeper: current.keeper,
+      signal: current.abort.signal,
+      onProgress: (index, progress) => {
+        perJob[index] = progress.steps;
+        draw();
+      },
+    });
+  } catch (err) {
+    if (session !== current || isCancel(err)) return;
+    setMessage('connect-result', describe(err), 'error');
+    show('connect-retry', true);
+    return;
+  }
+  if (session !== current) return;
+  switch (outcome.state) {
+    case 'success':
+      setMessage('connect-result', outcome.message, 'ok');
+      show('connect-another', true);
+      break;
+    case 'none':
+      setMessage('connect-result', outcome.message, 'info');
+      break;
+    default:
+      setMessage('connect-result', outcome.message, 'error');
+      show('connect-retry', true);
+  }
+}
+
+function setConsentButtons(disabled) {
+  for (const id of ['connect-consent', 'connect-another', 'manage-consent', 'connect-retry']) byId(id).disabled = disabled;
 }
 
 // recheckUser asks /auth/me again for a Basiq user id the first answer did not have yet, and
@@ -252,7 +311,9 @@ function endSession() {
   setText('token-refreshed', 'not yet');
   byId('connect-form').reset();
   byId('connect-submit').disabled = false;
-  byId('connect-consent').disabled = false;
+  setConsentButtons(false);
+  show('connect-another', false);
+  show('connect-retry', false);
   byId('job-steps').replaceChildren();
   setMessage('connect-result', '');
 }
@@ -277,17 +338,17 @@ async function onLogout() {
   await showLogin(message);
 }
 
-async function onConsent() {
+async function onConsent(options) {
   const current = session;
   if (current === null) return;
-  const button = byId('connect-consent');
-  button.disabled = true;
+  setConsentButtons(true);
+  show('connect-retry', false);
   setMessage('connect-result', 'Opening Basiq…');
   try {
-    await startConsent(bff); // the page is leaving: the button stays disabled
+    await startConsent(bff, options); // the page is leaving: the buttons stay disabled
   } catch (err) {
     if (session !== current) return;
-    button.disabled = false;
+    setConsentButtons(false);
     if (err?.status === 401) {
       signedOut(SESSION_ENDED);
       return;

@@ -64,9 +64,19 @@ func (s *Service) ConsentLaunch(ctx context.Context, t *tenant.Tenant, p Princip
 	return l, nil
 }
 
+// ForgetConsents drops the cached consent answer for a Basiq user: after a Consent UI visit
+// the person may have given or withdrawn one.
+func (s *Service) ForgetConsents(ctx context.Context, tenantID, basiqUserID string) error {
+	return s.kv.Delete(ctx, consentsKey(tenantID, basiqUserID))
+}
+
+func consentsKey(tenantID, basiqUserID string) string {
+	return "consents:" + tenantID + ":" + basiqUserID
+}
+
 // activeConsent reports whether the Basiq user has an active consent, from kv or from Basiq.
 func (s *Service) activeConsent(ctx context.Context, t *tenant.Tenant, basiqUserID string) (bool, error) {
-	ck := "consents:" + t.ID + ":" + basiqUserID
+	ck := consentsKey(t.ID, basiqUserID)
 	// The value carries its own time as well as a kv TTL: the service's clock decides.
 	if b, err := s.kv.Get(ctx, ck); err == nil && len(b) > 2 && b[1] == ':' {
 		at, perr := strconv.ParseInt(string(b[2:]), 10, 64)

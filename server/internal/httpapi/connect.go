@@ -98,7 +98,8 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 		if err != nil {
 			return err
 		}
-		if err := states.Set(ctx, "state:"+id, []byte(t.ID), stateTTL); err != nil {
+		// The state remembers whose visit it was, so the return can forget their cached consents.
+		if err := states.Set(ctx, "state:"+id, []byte(t.ID+"\x00"+launch.Token.BasiqUserID), stateTTL); err != nil {
 			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 		}
 		q := url.Values{"token": {launch.Token.AccessToken}, "state": {state}}
@@ -141,7 +142,7 @@ func consentProblem(action, institutionID, connectionID string) string {
 // flow started here, and spending it makes a replay fail. It always answers with a redirect
 // into the SPA, never JSON: /?jobIds=.. (possibly empty: the person closed the Consent UI) or
 // /?connect_error=<code>.
-func handleConsentReturn(states kv.Store, key []byte) echo.HandlerFunc {
+func handleConsentReturn(tokens *clienttoken.Service, states kv.Store, key []byte) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		q := c.QueryParams()
 		fail := func(code string) error {
@@ -154,13 +155,19 @@ func handleConsentReturn(states kv.Store, key []byte) echo.HandlerFunc {
 		if !ok {
 			return fail(apperr.InvalidState.Code)
 		}
-		_, err := states.GetDel(c.Request().Context(), "state:"+id)
+		ctx := c.Request().Context()
+		who, err := states.GetDel(ctx, "state:"+id)
 		if errors.Is(err, kv.ErrNotFound) {
 			return fail(apperr.InvalidState.Code)
 		}
 		if err != nil {
 			// The kv hook has counted the failure; the person is told to try again.
 			return fail(apperr.StoreUnavailable.Code)
+		}
+		if tenantID, basiqUserID, ok := strings.Cut(string(who), "\x00"); ok && basiqUserID != "" {
+			if err := tokens.ForgetConsents(ctx, tenantID, basiqUserID); err != nil {
+				return fail(apperr.StoreUnavailable.Code)
+			}
 		}
 		jobs, ok := jobIDs(q["jobIds"], q["jobId"])
 		if !ok {

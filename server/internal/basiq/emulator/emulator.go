@@ -88,7 +88,10 @@ type KeyOptions struct {
 type Fault struct {
 	// Status: 0 none; 500 internal-server-error; 503 service-unavailable; 429 too-many-requests;
 	// 403 request-not-valid. Any other status gets the 500 body with that status.
-	Status     int
+	Status int
+	// Code, with Status 403, is "forbidden-access" for the answer an account without the
+	// Connections feature gets, instead of request-not-valid.
+	Code       string
 	Latency    time.Duration // slept before answering (cut short if the client goes away)
 	Hang       bool          // block until the request's context is done or the fault is changed
 	RetryAfter time.Duration // > 0: sent as Retry-After with Status
@@ -414,6 +417,9 @@ func (e *Emulator) disturb(w http.ResponseWriter, r *http.Request, route string)
 		return true
 	}
 	ae := faultError(f.Status)
+	if f.Status == http.StatusForbidden && f.Code == "forbidden-access" {
+		ae = errForbidden()
+	}
 	if f.RetryAfter > 0 {
 		ae.retryAfter = f.RetryAfter
 	}
