@@ -34,6 +34,16 @@ func TestConsentLaunch(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	s.addUser("acme", "ann@acme.test", testPassword)
 	r := s.start()
+	// The 2.0 tenant's shared token is called out at start-up; the 3.0 one is not.
+	var shared []string
+	for _, line := range strings.Split(r.logs.String(), "\n") {
+		if strings.Contains(line, "client tokens are shared") {
+			shared = append(shared, line)
+		}
+	}
+	if len(shared) != 1 || !strings.Contains(shared[0], `"tenant":"beta"`) {
+		t.Errorf("start-up warnings about shared 2.x tokens: %q, want one for beta", shared)
+	}
 	ann := newClient(t, r.url)
 	ann.mustLogin("acme", "ann@acme.test", testPassword)
 	ann.mustToken()

@@ -62,6 +62,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
+	warnSharedTokens(log, cfg.Tenants)
 
 	m := metrics.New()
 	a, err := open(ctx, cfg, log, m)
