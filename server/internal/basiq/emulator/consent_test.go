@@ -112,3 +112,76 @@ func createUser(t *testing.T, f *fixture) string {
 	}
 	return u.ID
 }
+
+// TestMFAJob: a connection to the MFA bank waits on an mfa-challenge until the code is posted
+// to /jobs/{id}/mfa; the right code lets it finish, a wrong one fails it with mfa-failed.
+func TestMFAJob(t *testing.T) {
+	tests := []struct {
+		name, code, want string
+	}{
+		{"right code", emulator.MFACode, "success"},
+		{"wrong code", "000000", "failed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, emulator.Options{})
+			tok := f.mint(t, "2.1", "scope=CLIENT_ACCESS")
+			rec := f.do(t, req{path: "/users/u-1/connections", header: bearer(tok),
+				body: `{"loginId":"l","password":"p","institution":{"id":"AU00001"}}`})
+			var ref struct{ ID string }
+			if rec.Code != http.StatusAccepted || json.Unmarshal(rec.Body.Bytes(), &ref) != nil {
+				t.Fatalf("connect: %d %s", rec.Code, rec.Body)
+			}
+			type step struct {
+				Title, Status string
+				Result        map[string]any
+			}
+			poll := func() []step {
+				rec := f.do(t, req{method: http.MethodGet, path: "/jobs/" + ref.ID, header: bearer(tok)})
+				var job struct{ Steps []step }
+				if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &job) != nil {
+					t.Fatalf("job: %d %s", rec.Code, rec.Body)
+				}
+				return job.Steps
+			}
+			for range 5 {
+				if s := poll(); s[0].Status != "in-progress" || s[0].Result["type"] != "mfa-challenge" || s[0].Result["label"] == "" {
+					t.Fatalf("waiting job: %+v", s[0])
+				}
+			}
+			assertErr(t, f.do(t, req{path: "/jobs/" + ref.ID + "/mfa", header: bearer(tok), body: `{}`}), http.StatusBadRequest, "parameter-not-supplied", "mfa-response is required.")
+			if rec := f.do(t, req{path: "/jobs/" + ref.ID + "/mfa", header: bearer(tok), body: `{"mfa-response":["` + tc.code + `"]}`}); rec.Code != http.StatusAccepted {
+				t.Fatalf("mfa: %d %s", rec.Code, rec.Body)
+			}
+			assertErr(t, f.do(t, req{path: "/jobs/" + ref.ID + "/mfa", header: bearer(tok), body: `{"mfa-response":["1"]}`}), http.StatusBadRequest, "parameter-not-valid", "The job is not waiting for an MFA response.")
+			var last []step
+			for range 5 {
+				last = poll()
+			}
+			if last[0].Status != tc.want {
+				t.Errorf("verify-credentials ends %q, want %q", last[0].Status, tc.want)
+			}
+			if f.em.MFAAnswers() != 1 {
+				t.Errorf("MFAAnswers = %d", f.em.MFAAnswers())
+			}
+		})
+	}
+}
+
+func TestInstitutions(t *testing.T) {
+	f := newFixture(t, emulator.Options{})
+	assertErr(t, f.do(t, req{method: http.MethodGet, path: "/institutions"}), http.StatusUnauthorized, "invalid-authorization-token", "")
+	rec := f.do(t, req{method: http.MethodGet, path: "/institutions", header: bearer(f.mint(t, "2.1", "scope=CLIENT_ACCESS"))})
+	var list struct {
+		Data []map[string]string `json:"data"`
+	}
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &list) != nil || len(list.Data) < 3 {
+		t.Fatalf("institutions: %d %s", rec.Code, rec.Body)
+	}
+	if in := list.Data[2]; in["id"] != "AU00002" || in["secondaryLoginIdCaption"] == "" || in["loginIdCaption"] == "" {
+		t.Errorf("the business bank: %v", in)
+	}
+	tok := f.mint(t, "2.1", "scope=CLIENT_ACCESS")
+	assertErr(t, f.do(t, req{path: "/users/u-1/connections", header: bearer(tok), body: `{"loginId":"l","password":"p","securityCode":"1","institution":{"id":"AU00002"}}`}),
+		http.StatusBadRequest, "parameter-not-supplied", "secondaryLoginId is required for this institution.")
+}

@@ -34,12 +34,14 @@ const (
 
 // Routes, for Fault.Endpoint.
 const (
-	RouteToken       = "/token"
-	RouteUsers       = "/users"                  // POST /users
-	RouteConnections = "/users/{id}/connections" // POST, and DELETE /users/{id}/connections/{id}
-	RouteJobs        = "/jobs/{id}"
-	RouteUser        = "/users/{id}"          // GET and DELETE
-	RouteConsents    = "/users/{id}/consents" // GET
+	RouteToken        = "/token"
+	RouteUsers        = "/users"                  // POST /users
+	RouteConnections  = "/users/{id}/connections" // POST, and DELETE /users/{id}/connections/{id}
+	RouteJobs         = "/jobs/{id}"
+	RouteUser         = "/users/{id}"          // GET and DELETE
+	RouteConsents     = "/users/{id}/consents" // GET
+	RouteInstitutions = "/institutions"        // GET
+	RouteMFA          = "/jobs/{id}/mfa"       // POST
 )
 
 // DefaultPublicURL is Basiq's API host, used in links.self.
@@ -165,6 +167,7 @@ type Emulator struct {
 	consents        map[string][]consentRecord // Basiq user id -> consents
 	visits          map[string]consentVisit    // open Consent UI visits by id
 	requests        map[string]int             // API requests per route, faults included
+	mfaAnswers      int
 }
 
 // New returns an Emulator with no keys: add them with AddKey.
@@ -217,6 +220,8 @@ func New(o Options) *Emulator {
 	mux.HandleFunc("/users/{userID}/connections", e.handleConnections)
 	mux.HandleFunc("/users/{userID}/connections/{connectionID}", e.handleConnection)
 	mux.HandleFunc("/jobs/{jobID}", e.handleJob)
+	mux.HandleFunc("/jobs/{jobID}/mfa", e.handleMFA)
+	mux.HandleFunc("/institutions", e.handleInstitutions)
 	mux.HandleFunc("/users/{userID}", e.handleUser)
 	mux.HandleFunc("/users/{userID}/consents", e.handleConsents)
 	mux.HandleFunc("/home", e.handleConsent)
