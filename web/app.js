@@ -2,7 +2,16 @@
 // the token keeper and the connection flows to the page.
 
 import { ApiError, createBff } from './api.js';
-import { createConnection, delay, followJobs, pollJob, readReturn, startConsent } from './connect.js';
+import {
+  createConnection,
+  delay,
+  fetchInstitutions,
+  followJobs,
+  loginFields,
+  pollJob,
+  readReturn,
+  startConsent,
+} from './connect.js';
 import { backoffMs, createTokenKeeper, StoppedError } from './token.js';
 import { byId, formatClock, formatCountdown, renderSteps, setMessage, setText, show } from './ui.js';
 
@@ -38,6 +47,8 @@ async function boot() {
   byId('connect-another').addEventListener('click', () => onConsent({ action: 'connect' }));
   byId('manage-consent').addEventListener('click', () => onConsent({ action: 'manage' }));
   byId('connect-form').addEventListener('submit', onConnect);
+  byId('institution').addEventListener('input', () => applyInstitution(session));
+  byId('mfa-form').addEventListener('submit', onMfa);
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') session?.keeper.refreshIfDue();
   });
@@ -163,6 +174,71 @@ function enterApp(me, focus) {
   // Outcomes reach the page through onChange/onUnauthenticated; the catch only marks it handled.
   keeper.refresh().catch(() => {});
   renderConnect();
+  if (basiq.version === '2.0' || basiq.version === '2.1') loadInstitutions(session);
+}
+
+// loadInstitutions fetches Basiq's bank list once per signed-in session (kept in memory with
+// the session, never in storage) and offers it in the institution field.
+async function loadInstitutions(current) {
+  let list;
+  try {
+    list = await fetchInstitutions({ apiUrl: current.basiq.api_url, keeper: current.keeper, signal: current.abort.signal });
+  } catch (err) {
+    if (session !== current || isCancel(err)) return;
+    setText('institution-hint', `The bank list could not be loaded (${describe(err)}); enter the institution id.`);
+    return;
+  }
+  if (session !== current) return;
+  current.institutions = list;
+  byId('institution-list').replaceChildren(...list.map((inst) => new Option(inst.name, inst.id)));
+  applyInstitution(current);
+}
+
+// applyInstitution shows the login fields the chosen bank asks for, with its own labels.
+function applyInstitution(current) {
+  if (current === null) return;
+  const id = byId('institution').value.trim();
+  const inst = (current.institutions ?? []).find((i) => i.id === id) ?? null;
+  const fields = loginFields(inst);
+  setText('login-id-label', fields.loginId);
+  setText('bank-password-label', fields.password);
+  setText('security-code-label', fields.securityCode || 'Security code (optional)');
+  byId('security-code').required = fields.securityCode !== '';
+  setText('secondary-login-label', fields.secondaryLoginId || 'Secondary login ID');
+  show('secondary-login-field', fields.secondaryLoginId !== '');
+  byId('secondary-login-id').required = fields.secondaryLoginId !== '';
+  if (current.institutions) {
+    setText('institution-hint', inst ? `${inst.name} (${inst.id})` : 'Type to search the list of banks.');
+  }
+}
+
+// askMfa shows the bank's one-time code prompt and resolves to the answer; onMfa submits it.
+function askMfa(current, challenge) {
+  return new Promise((resolve, reject) => {
+    current.abort.signal.addEventListener('abort', () => reject(current.abort.signal.reason), { once: true });
+    current.mfaAnswer = resolve;
+    setText('mfa-prompt', challenge.prompt);
+    byId('mfa-code').value = '';
+    show('mfa-form', true);
+    byId('mfa-submit').disabled = false;
+    byId('mfa-code').focus();
+    setMessage('connect-result', 'Your bank is asking for a one-time code.');
+  });
+}
+
+function onMfa(event) {
+  event.preventDefault();
+  const current = session;
+  const answer = byId('mfa-code').value.trim();
+  if (current === null || !current.mfaAnswer || answer === '') return;
+  const resolve = current.mfaAnswer;
+  current.mfaAnswer = null;
+  // The code goes to Basiq once; the field keeps no copy.
+  byId('mfa-code').value = '';
+  byId('mfa-submit').disabled = true;
+  show('mfa-form', false);
+  setMessage('connect-result', 'Basiq is connecting to your bank…');
+  resolve(answer);
 }
 
 function renderConnect() {
@@ -315,6 +391,9 @@ function endSession() {
   show('connect-another', false);
   show('connect-retry', false);
   byId('job-steps').replaceChildren();
+  byId('institution-list').replaceChildren();
+  show('mfa-form', false);
+  show('secondary-login-field', false);
   setMessage('connect-result', '');
 }
 
@@ -380,6 +459,7 @@ async function onConnect(event) {
     loginId: byId('login-id').value.trim(),
     password: passwordInput.value,
     securityCode: byId('security-code').value.trim(),
+    secondaryLoginId: byId('secondary-login-field').hidden ? '' : byId('secondary-login-id').value.trim(),
   };
   // The bank password leaves the page with this request; the field keeps no copy.
   passwordInput.value = '';
@@ -403,6 +483,7 @@ async function onConnect(event) {
       keeper,
       signal: abort.signal,
       onProgress: (progress) => renderSteps(steps, progress.steps),
+      onMfa: (challenge) => askMfa(current, challenge),
     });
     if (outcome.state === 'success') {
       setMessage('connect-result', 'Connected. Your bank account is linked.', 'ok');

@@ -85,12 +85,78 @@ export async function startConsent(bff, options = {}, assign = (url) => globalTh
   assign(consentUrl(await bff.post('/connect/consent', body)));
 }
 
-/** connectionBody is Basiq's create-connection body; an empty security code is left out. */
-export function connectionBody({ institution, loginId, password, securityCode }) {
+/**
+ * connectionBody is Basiq's create-connection body; an empty security code or secondary login
+ * id is left out.
+ */
+export function connectionBody({ institution, loginId, password, securityCode, secondaryLoginId }) {
   const body = { loginId, password };
   if (securityCode) body.securityCode = securityCode;
+  if (secondaryLoginId) body.secondaryLoginId = secondaryLoginId;
   body.institution = { id: institution };
   return body;
+}
+
+const CAPTIONS = ['loginIdCaption', 'passwordCaption', 'securityCodeCaption', 'secondaryLoginIdCaption'];
+
+/**
+ * readInstitutions keeps the usable entries of a GET /institutions answer: {id, name, and the
+ * caption of each login field the bank asks for ('' when it does not ask)}, sorted by name.
+ */
+export function readInstitutions(body) {
+  const list = Array.isArray(body?.data) ? body.data : [];
+  const out = [];
+  for (const item of list) {
+    if (typeof item?.id !== 'string' || !JOB_ID.test(item.id)) continue;
+    const inst = { id: item.id, name: typeof item.name === 'string' && item.name !== '' ? item.name : item.id };
+    for (const key of CAPTIONS) inst[key] = typeof item[key] === 'string' ? item[key] : '';
+    out.push(inst);
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** loginFields says which login fields a bank asks for, and their labels. */
+export function loginFields(inst) {
+  return {
+    loginId: inst?.loginIdCaption || 'Bank login ID',
+    password: inst?.passwordCaption || 'Bank password',
+    securityCode: inst?.securityCodeCaption || '',
+    secondaryLoginId: inst?.secondaryLoginIdCaption || '',
+  };
+}
+
+/** fetchInstitutions reads Basiq's bank list with the client token. */
+export async function fetchInstitutions({ apiUrl, keeper, signal }) {
+  const res = await basiqFetch(keeper, `${trimSlash(apiUrl)}/institutions`, { signal });
+  if (!res.ok) throw await basiqError(res);
+  try {
+    return readInstitutions(await res.json());
+  } catch {
+    throw new ApiError(res.status, 'bad_response', 'Basiq sent a bank list this page could not read.');
+  }
+}
+
+/**
+ * mfaChallenge finds a step waiting on the bank's one-time code or question: an in-progress
+ * step whose result is an mfa-challenge. It returns {prompt} or null.
+ */
+export function mfaChallenge(steps) {
+  for (const step of steps ?? []) {
+    if (step?.status !== 'in-progress') continue;
+    if (step.result?.type === 'mfa-challenge' || step.title === 'mfa-challenge') {
+      const r = step.result ?? {};
+      const prompt = [r.label, r.question, r.detail, r.title].find((v) => typeof v === 'string' && v !== '');
+      return { prompt: prompt ?? 'Enter the code your bank sent you.' };
+    }
+  }
+  return null;
+}
+
+/** submitMfa posts the answer to the bank's challenge straight to Basiq, once. */
+export async function submitMfa({ apiUrl, jobId, answer, keeper, signal }) {
+  const url = `${trimSlash(apiUrl)}/jobs/${encodeURIComponent(jobId)}/mfa`;
+  const res = await basiqFetch(keeper, url, { method: 'POST', body: JSON.stringify({ 'mfa-response': [answer] }), signal });
+  if (!res.ok) throw await basiqError(res);
 }
 
 // Basiq's job step error codes in words a person can act on (Basiq's job and connection error
@@ -125,6 +191,8 @@ export function jobProgress(job) {
     const code = typeof failed.result?.code === 'string' ? failed.result.code : null;
     return { state: 'failed', steps, message: stepFailureMessage(failed), code };
   }
+  const mfa = mfaChallenge(steps);
+  if (mfa) return { state: 'running', steps, mfa };
   if (steps.length > 0 && steps.every((step) => step?.status === 'success')) {
     return { state: 'success', steps };
   }
@@ -194,7 +262,8 @@ export async function createConnection({ apiUrl, userId, fields, keeper, signal 
 /**
  * pollJob follows a Basiq job every interval ms, calling onProgress with each jobProgress, and
  * resolves to the final one ('success' or 'failed'). Brief trouble (network, 429, 5xx) is
- * retried; anything else rejects with an ApiError.
+ * retried; anything else rejects with an ApiError. When the bank asks for a one-time code,
+ * onMfa(challenge) resolves to the person's answer, which is posted to Basiq once.
  */
 export async function pollJob({
   apiUrl,
@@ -202,8 +271,10 @@ export async function pollJob({
   keeper,
   signal,
   onProgress = () => {},
+  onMfa = null,
   interval = POLL_INTERVAL_MS,
 }) {
+  let answered = false;
   const url = `${trimSlash(apiUrl)}/jobs/${encodeURIComponent(jobId)}`;
   let failures = 0;
   for (let poll = 0; poll < MAX_POLLS; poll++) {
@@ -222,6 +293,12 @@ export async function pollJob({
     const progress = jobProgress(job);
     onProgress(progress);
     if (progress.state !== 'running') return progress;
+    if (progress.mfa && !answered) {
+      if (onMfa === null) throw new ApiError(0, 'mfa_required', 'Your bank asked for a one-time code this page cannot collect.');
+      const answer = await onMfa(progress.mfa);
+      answered = true;
+      await submitMfa({ apiUrl, jobId, answer, keeper, signal });
+    }
   }
   throw new ApiError(0, 'job_timeout', 'The bank is taking a long time. Check your connections again later.');
 }

@@ -6,8 +6,11 @@ import {
   connectionBody,
   consentUrl,
   createConnection,
+  fetchInstitutions,
   followJobs,
   jobProgress,
+  loginFields,
+  mfaChallenge,
   pollJob,
   readReturn,
   startConsent,
@@ -81,6 +84,10 @@ describe('connectionBody', () => {
       password: 'hooli2016',
       institution: { id: 'AU00000' },
     });
+  });
+  it('sends a given secondary login id', () => {
+    const body = connectionBody({ institution: 'AU00002', loginId: 'a', password: 'b', secondaryLoginId: 'cust-9' });
+    assert.equal(body.secondaryLoginId, 'cust-9');
   });
   it('sends a given security code', () => {
     const body = connectionBody({ institution: 'AU00000', loginId: 'a', password: 'b', securityCode: '1234' });
@@ -280,5 +287,63 @@ describe('followJobs', () => {
     const got = await followJobs({ apiUrl: 'https://b', jobIds: ['a'], keeper, interval: 0 });
     assert.equal(got.state, 'failed');
     assert.match(got.message, /unauthorized-access, HTTP 401/);
+  });
+});
+
+describe('institutions', () => {
+  let keeper;
+  beforeEach(() => { keeper = keeperFor(['tok-1']); });
+  afterEach(() => keeper.stop());
+
+  it('reads the list with the token, keeps good entries, sorts by name', async (t) => {
+    const requests = fakeBasiq(t, [{ status: 200, body: { type: 'list', data: [
+      { id: 'AU00002', name: 'Zed Business', loginIdCaption: 'User ID', passwordCaption: 'Password', secondaryLoginIdCaption: 'Customer number' },
+      { id: '<bad>', name: 'Broken' },
+      { id: 'AU00000', name: 'Hooli', loginIdCaption: 'Login ID', passwordCaption: 'Password' },
+    ] } }]);
+    const got = await fetchInstitutions({ apiUrl: 'https://b/', keeper });
+    assert.equal(requests[0].url, 'https://b/institutions');
+    assert.equal(requests[0].init.headers.Authorization, 'Bearer tok-1');
+    assert.deepEqual(got.map((i) => i.id), ['AU00000', 'AU00002']);
+    assert.equal(got[1].secondaryLoginIdCaption, 'Customer number');
+    assert.equal(got[0].secondaryLoginIdCaption, '');
+  });
+
+  const cases = [
+    { name: 'unknown bank: defaults', inst: null, want: { loginId: 'Bank login ID', password: 'Bank password', securityCode: '', secondaryLoginId: '' } },
+    { name: 'the bank names its fields', inst: { loginIdCaption: 'User ID', passwordCaption: 'PIN', securityCodeCaption: 'Token', secondaryLoginIdCaption: 'Customer number' },
+      want: { loginId: 'User ID', password: 'PIN', securityCode: 'Token', secondaryLoginId: 'Customer number' } },
+  ];
+  for (const tc of cases) it(`loginFields: ${tc.name}`, () => assert.deepEqual(loginFields(tc.inst), tc.want));
+});
+
+describe('MFA', () => {
+  let keeper;
+  beforeEach(() => { keeper = keeperFor(['tok-1', 'tok-2']); });
+  afterEach(() => keeper.stop());
+  const waiting = { status: 200, body: { steps: [{ title: 'verify-credentials', status: 'in-progress', result: { type: 'mfa-challenge', label: 'Enter the code.' } }] } };
+  const done = { status: 200, body: { steps: [{ title: 'verify-credentials', status: 'success' }] } };
+
+  it('finds the challenge and its prompt', () => {
+    assert.deepEqual(mfaChallenge(waiting.body.steps), { prompt: 'Enter the code.' });
+    assert.equal(mfaChallenge(done.body.steps), null);
+    assert.deepEqual(mfaChallenge([{ title: 'mfa-challenge', status: 'in-progress' }]), { prompt: 'Enter the code your bank sent you.' });
+  });
+
+  it('asks once, posts the answer once to Basiq, then follows the job', async (t) => {
+    const requests = fakeBasiq(t, [waiting, { status: 202, body: { type: 'job', id: 'j' } }, waiting, done]);
+    const asked = [];
+    const got = await pollJob({ apiUrl: 'https://b', jobId: 'j', keeper, interval: 0, onMfa: async (c) => { asked.push(c.prompt); return '123456'; } });
+    assert.equal(got.state, 'success');
+    assert.deepEqual(asked, ['Enter the code.']);
+    const posts = requests.filter((r) => r.init.method === 'POST');
+    assert.equal(posts.length, 1);
+    assert.equal(posts[0].url, 'https://b/jobs/j/mfa');
+    assert.deepEqual(JSON.parse(posts[0].init.body), { 'mfa-response': ['123456'] });
+  });
+
+  it('without a way to ask, says so instead of polling for ten minutes', async (t) => {
+    fakeBasiq(t, [waiting]);
+    await assert.rejects(pollJob({ apiUrl: 'https://b', jobId: 'j', keeper, interval: 0 }), { code: 'mfa_required' });
   });
 });
