@@ -136,8 +136,8 @@ func (s *Service) withServerToken(ctx context.Context, t *tenant.Tenant, endpoin
 
 // RecreateBasiqUser replaces the person's Basiq user stale, which Basiq no longer knows, with a
 // new one, and returns the id now stored. It runs under the same fleet-wide per-user lock as
-// BasiqUser: the stored id is cleared with a conditional update (only if it is still stale)
-// and a new user is created once. If another request already replaced it, that id is returned
+// BasiqUser: GET /users/{id} must answer 404 (else nothing is created), then the stored id is
+// cleared with a conditional update (only if it is still stale) and a new user is created once. If another request already replaced it, that id is returned
 // and nothing is created. At most one re-creation per person per hour: a second one within
 // the hour is refused with apperr.UpstreamRejected. Each outcome is an audit event and counted
 // in bff_basiq_users_recreated_total.
@@ -175,6 +175,18 @@ func (s *Service) recreateLocked(ctx context.Context, t *tenant.Tenant, userID i
 		return u.BasiqUserID, nil // replaced meanwhile
 	}
 	if u.BasiqUserID == stale {
+		// Confirm with Basiq before creating anything: only a 404 from GET /users/{id} proves
+		// the user is gone (Basiq does not de-duplicate users, so a wrong guess is costly).
+		err := s.withServerToken(ctx, t, basiq.EndpointUser, func(ctx context.Context, token string) error {
+			return s.basiq.UserExists(ctx, t.BaseURL, token, stale)
+		})
+		switch {
+		case err == nil:
+			s.log.WarnContext(ctx, "basiq refused a user's token but still knows the user; not re-creating it", "tenant", t.ID, "user", user)
+			return "", apperr.New(apperr.UpstreamRejected, "Basiq refused a token for your account.")
+		case !basiq.NotFound(err):
+			return "", upstreamError(err)
+		}
 		won, err := s.kv.SetNX(ctx, "recreated:"+t.ID+":"+strconv.FormatInt(userID, 10), []byte{1}, recreateWindow)
 		if err != nil {
 			return "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
