@@ -262,7 +262,13 @@ func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding s
 	case err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, errCorrupt):
 		return entry{}, "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
-	e, src, err := s.obtain(ctx, sp, keys, "request", usable)
+	// A launch wants more life than a request: it must not share a request's flight, whose
+	// result may be good enough for the request but not for the launch.
+	kind := "request"
+	if minLife > s.o.MinRemaining {
+		kind = "launch"
+	}
+	e, src, err := s.obtain(ctx, sp, keys, kind, usable)
 	if err != nil {
 		// Stale while error: a token Basiq still honours beats an error page.
 		if minLife <= s.o.MinRemaining && cached.Token != "" && cached.remaining(s.o.Now()) > 0 && isUpstreamOutage(err) {
@@ -303,13 +309,17 @@ func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Tim
 // obtain runs one flight per cache key on this replica; concurrent callers share its result.
 // The flight runs detached from any one caller's cancellation, bounded by its own deadline, so
 // a caller that gives up does not fail the others.
-// kind ("request" or "refresh") labels the lock-wait metric.
+// kind ("request", "launch" or "refresh") labels the lock-wait metric.
 func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, kind string, good func(entry, time.Time) bool) (entry, Source, error) {
 	type result struct {
 		e   entry
 		src Source
 	}
-	ch := s.flight.DoChan(sp.cacheKey(), func() (any, error) {
+	flight := sp.cacheKey()
+	if kind == "launch" {
+		flight = "launch|" + flight
+	}
+	ch := s.flight.DoChan(flight, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Deadline)
 		defer cancel()
 		e, src, err := s.fleetMint(fctx, sp, keys, kind, good)

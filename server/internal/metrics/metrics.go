@@ -52,7 +52,7 @@ func New() *Metrics {
 	m.keyFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_api_key_rejections_total",
 		Help: "API keys Basiq refused on /token (the next listed key was tried): alert on any increase."}, []string{"tenant", "key_id"})
 	m.lockWaits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_lock_waits_total",
-		Help: "Waits for another replica's mint, by kind (request: a browser waited; refresh: a background refresh) and outcome (value, timeout)."}, []string{"kind", "outcome"})
+		Help: "Waits for another replica's mint, by kind (request: a browser waited; launch: a Consent UI launch waited; refresh: a background refresh) and outcome (value, timeout)."}, []string{"kind", "outcome"})
 	m.lockWaitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bff_lock_wait_seconds",
 		Help: "How long requests waited for another replica's mint.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2}})
 	m.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_config_reloads_total",

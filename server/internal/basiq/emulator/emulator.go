@@ -72,8 +72,10 @@ type Options struct {
 	// ThrottleRetryAfter, when > 0, is sent as Retry-After on rate-limit answers. Basiq is not
 	// known to send one, so the default is none.
 	ThrottleRetryAfter time.Duration
-	ConsentRedirect    string // where the Consent UI stub's Finish link goes; state is appended
-	PublicURL          string // base of links.self; "": DefaultPublicURL
+	// ConsentRedirect is where the Consent UI stub sends the person back, with state and, when
+	// a bank was attempted, jobIds and jobId.
+	ConsentRedirect string
+	PublicURL       string // base of links.self; "": DefaultPublicURL
 }
 
 // KeyOptions describe the application behind an API key.
