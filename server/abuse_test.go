@@ -368,7 +368,7 @@ func (e *abuseEnv) cases() []abuseCase {
 		{name: "consent with an unknown field", c: e.alice, method: "POST", path: "/connect/consent", body: `{"userId":"u-1"}`, header: spa, status: 400, code: "invalid_request"},
 		{name: "consent with a bad institutionId", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"connect","institutionId":"../x"}`, header: spa, status: 400, code: "invalid_request"},
 		{name: "consent with an institutionId for manage", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"manage","institutionId":"AU00000"}`, header: spa, status: 400, code: "invalid_request"},
-		{name: "consent reauthorise without a connectionId", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"reauthorise"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with a connectionId and no action", c: e.alice, method: "POST", path: "/connect/consent", body: `{"connectionId":"c-1"}`, header: spa, status: 400, code: "invalid_request"},
 		{name: "consent with a connectionId for connect", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"connect","connectionId":"c-1"}`, header: spa, status: 400, code: "invalid_request"},
 		{name: "consent with a 200-byte connectionId", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"reauthorise","connectionId":"` + strings.Repeat("c", 200) + `"}`, header: spa, status: 400, code: "invalid_request"},
 		{name: "consent with a text body", c: e.alice, method: "POST", path: "/connect/consent", body: `action=connect`, header: withCSRF("Content-Type", "text/plain"), status: 400, code: "invalid_request"},

@@ -57,7 +57,8 @@ func TestConsentLaunch(t *testing.T) {
 		{name: "first time: Basiq's default flow", want: map[string]string{"action": ""}},
 		{name: "explicit manage", body: `{"action":"manage"}`, want: map[string]string{"action": "manage"}},
 		{name: "connect a named bank", body: `{"action":"connect","institutionId":"AU00000"}`, want: map[string]string{"action": "connect", "institutionId": "AU00000"}},
-		{name: "reauthorise a connection", body: `{"action":"reauthorise","connectionId":"3f2b8c1e-connection"}`, want: map[string]string{"action": "reauthorise", "connectionId": "3f2b8c1e-connection"}},
+		{name: "reauthorise a connection: connectionId alone, as Basiq documents", body: `{"action":"reauthorise","connectionId":"3f2b8c1e-connection"}`, want: map[string]string{"action": "", "connectionId": "3f2b8c1e-connection"}},
+		{name: "reauthorise every expiring connection", body: `{"action":"reauthorise"}`, want: map[string]string{"action": "reauthorise", "connectionId": ""}},
 		{name: "returning with a consent: connect", consent: true, want: map[string]string{"action": "connect"}},
 		{name: "an empty object is no action", body: `{}`, want: map[string]string{"action": "connect"}},
 	}

@@ -25,7 +25,7 @@ const stateTTL = 30 * time.Minute
 
 // consentActions are the Consent UI's documented actions (README, "Basiq versions"), with
 // what each may carry: institutionId preselects a bank when adding one; connectionId names
-// the connection to reauthorise.
+// the one connection to reauthorise.
 var consentActions = map[string]struct{ institution, connection bool }{
 	"connect":     {institution: true},
 	"manage":      {},
@@ -103,7 +103,10 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 		}
 		q := url.Values{"token": {launch.Token.AccessToken}, "state": {state}}
-		if action != "" {
+		// Basiq reauthorises one connection from connectionId alone (consent-actions.md,
+		// "ConnectionId Parameter for Reauthorisation"); action=reauthorise without it renews
+		// every connection that expires soon.
+		if action != "" && req.ConnectionID == "" {
 			q.Set("action", action)
 		}
 		if req.InstitutionID != "" {
@@ -131,8 +134,6 @@ func consentProblem(action, institutionID, connectionID string) string {
 		return "An institutionId goes only with the connect action."
 	case connectionID != "" && !allowed.connection:
 		return "A connectionId goes only with the reauthorise action."
-	case action == "reauthorise" && connectionID == "":
-		return "The reauthorise action needs a connectionId."
 	}
 	return ""
 }
