@@ -108,6 +108,7 @@ func prepareAbuse(t *testing.T) *abuseEnv {
 		t.Fatalf("first use of a state: %d %s", resp.status, resp.body)
 	}
 	e.state["tampered"] = tamper(state())
+	e.state["fresh"] = state()
 	e.secrets["a consent state"] = e.state["spent"]
 	return e
 }
@@ -192,6 +193,9 @@ type abuseCase struct {
 	// oversized header block (431), a malformed request (400), or the admin listener,
 	// which is a bare ServeMux for probes and Prometheus. Those bodies are Go's text.
 	plain bool
+	// location, when set, is the redirect the answer must be (a browser navigation gets a
+	// redirect, never a JSON error).
+	location string
 }
 
 func hdr(kv ...string) map[string]string {
@@ -352,15 +356,25 @@ func (e *abuseEnv) cases() []abuseCase {
 		{name: "consent with a deleted session", method: "POST", path: "/connect/consent", header: withCSRF("Cookie", cookie("deleted")), status: 401, code: "unauthenticated"},
 
 		// GET /connect/return
-		{name: "return without a state", method: "GET", path: "/connect/return", status: 400, code: "invalid_state"},
-		{name: "return with a forged state", method: "GET", path: "/connect/return?state=" + strings.Repeat("A", 32) + "." + strings.Repeat("B", 24), status: 400, code: "invalid_state"},
-		{name: "return with a replayed state", method: "GET", path: "/connect/return?state=" + url.QueryEscape(e.state["spent"]), status: 400, code: "invalid_state"},
-		{name: "return with a tampered state", method: "GET", path: "/connect/return?state=" + url.QueryEscape(e.state["tampered"]), status: 400, code: "invalid_state"},
-		{name: "return with an 8 KiB state", method: "GET", path: "/connect/return?state=" + strings.Repeat("s", 8<<10), status: 400, code: "invalid_state"},
-		{name: "return with SQL in the state", method: "GET", path: "/connect/return?state=" + url.QueryEscape("' OR 1=1 --"), status: 400, code: "invalid_state"},
-		{name: "return with CR/LF in the state", method: "GET", path: "/connect/return?state=a%0d%0aLocation:%20http://evil.example", status: 400, code: "invalid_state"},
-		{name: "return with two states", method: "GET", path: "/connect/return?state=x&state=" + url.QueryEscape(e.state["spent"]), status: 400, code: "invalid_state"},
+		{name: "return without a state", method: "GET", path: "/connect/return", status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with a forged state", method: "GET", path: "/connect/return?state=" + strings.Repeat("A", 32) + "." + strings.Repeat("B", 24), status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with a replayed state", method: "GET", path: "/connect/return?state=" + url.QueryEscape(e.state["spent"]), status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with a tampered state", method: "GET", path: "/connect/return?state=" + url.QueryEscape(e.state["tampered"]), status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with an 8 KiB state", method: "GET", path: "/connect/return?state=" + strings.Repeat("s", 8<<10), status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with SQL in the state", method: "GET", path: "/connect/return?state=" + url.QueryEscape("' OR 1=1 --"), status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with CR/LF in the state", method: "GET", path: "/connect/return?state=a%0d%0aLocation:%20http://evil.example", status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with two states", method: "GET", path: "/connect/return?state=x&state=" + url.QueryEscape(e.state["spent"]), status: 303, location: "/?connect_error=invalid_state"},
+		{name: "return with 11 job ids", method: "GET", path: "/connect/return?state=" + url.QueryEscape(e.state["fresh"]) + "&jobIds=a,b,c,d,e,f,g,h,i,j,k", status: 303, location: "/?connect_error=invalid_jobs"},
+		{name: "return with markup as a job id", method: "GET", path: "/connect/return?state=x&jobIds=" + url.QueryEscape("<script>"), status: 303, location: "/?connect_error=invalid_state"},
 		{name: "return by POST", method: "POST", path: "/connect/return", header: csrf, status: 405, code: "method_not_allowed"},
+		{name: "consent with an unknown action", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"delete"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with an unknown field", c: e.alice, method: "POST", path: "/connect/consent", body: `{"userId":"u-1"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with a bad institutionId", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"connect","institutionId":"../x"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with an institutionId for manage", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"manage","institutionId":"AU00000"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with a connectionId and no action", c: e.alice, method: "POST", path: "/connect/consent", body: `{"connectionId":"c-1"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with a connectionId for connect", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"connect","connectionId":"c-1"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with a 200-byte connectionId", c: e.alice, method: "POST", path: "/connect/consent", body: `{"action":"reauthorise","connectionId":"` + strings.Repeat("c", 200) + `"}`, header: spa, status: 400, code: "invalid_request"},
+		{name: "consent with a text body", c: e.alice, method: "POST", path: "/connect/consent", body: `action=connect`, header: withCSRF("Content-Type", "text/plain"), status: 400, code: "invalid_request"},
 
 		// Unknown routes and the HTTP layer itself
 		{name: "unknown API route", method: "GET", path: "/auth/admin", header: csrf, status: 404, code: "not_found"},
@@ -487,6 +501,12 @@ func TestAbuseTable(t *testing.T) {
 				t.Fatalf("status = %d, want %d: %.300s", resp.status, tc.status, resp.body)
 			}
 			if tc.plain {
+				return
+			}
+			if tc.location != "" {
+				if got := resp.header.Get("Location"); got != tc.location {
+					t.Errorf("Location = %q, want %q", got, tc.location)
+				}
 				return
 			}
 			if resp.header.Get("X-Request-Id") == "" {

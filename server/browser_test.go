@@ -26,6 +26,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/web"
 )
 
@@ -56,6 +57,7 @@ func TestBrowserConnectionFlows(t *testing.T) {
 	tab := b.tab(t,
 		allowNetwork(proxy.url+"/auth/me", 401),    // "signed in?" is answered "no" with a 401
 		allowNetwork(s.emuURL+"/favicon.ico", 404), // the Consent UI stub has no icon
+		allowNetwork(s.emuURL+"/users/", 403),      // the refused connection, on purpose
 	)
 	defer tab.checkProblems()
 	tab.navigate(proxy.url)
@@ -147,31 +149,118 @@ func TestBrowserConnectionFlows(t *testing.T) {
 		return
 	}
 
-	if !t.Run("3.0 consent UI round trip", func(t *testing.T) {
+	if !t.Run("2.0 a refusal that is not token expiry is shown once, credentials sent once", func(t *testing.T) {
+		tab := tab.in(t)
+		before, tokensBefore := s.emu.Requests(emulator.RouteConnections), countExchanges(proxy.exchanges(), "/client-token")
+		// Basiq's answer to an account without the Connections feature.
+		s.emu.SetFault(emulator.Fault{Status: http.StatusForbidden, Code: "forbidden-access", Endpoint: emulator.RouteConnections})
+		defer s.emu.SetFault(emulator.Fault{})
+		tab.eval(`document.getElementById('login-id').value = ''`)
+		tab.do(
+			chromedp.SendKeys(chromedp.ID("login-id"), "refused"+bankLogin),
+			chromedp.SendKeys(chromedp.ID("bank-password"), bankPassword),
+			chromedp.Click(chromedp.ID("connect-submit")),
+		)
+		tab.waitFor("the refusal, with its code", `document.getElementById('connect-result').dataset.kind === 'error' &&
+			document.getElementById('connect-result').textContent.includes('forbidden-access') &&
+			!document.getElementById('connect-submit').disabled`)
+		time.Sleep(500 * time.Millisecond) // a re-post, if there were one, would have left by now
+		if got := s.emu.Requests(emulator.RouteConnections) - before; got != 1 {
+			t.Errorf("the bank credentials were posted %d times for one submit, want exactly 1", got)
+		}
+		if got := countExchanges(proxy.exchanges(), "/client-token") - tokensBefore; got != 0 {
+			t.Errorf("a 403 forbidden-access made the page fetch %d new tokens, want 0", got)
+		}
+		tab.screenshot("browser-2.0-refused")
+	}) {
+		return
+	}
+
+	if !t.Run("3.0 consent UI round trip shows the true outcome", func(t *testing.T) {
 		tab := tab.in(t)
 		tab.logout()
 		tab.login("acme", "alice@acme.test", testPassword)
 		tab.waitFor("the consent button", `document.getElementById('basiq-version').textContent === '3.0' &&
 			!document.getElementById('consent-block').hidden && document.getElementById('token-refreshed').textContent !== 'not yet'`)
-		tab.do(chromedp.Click(chromedp.ID("connect-consent")))
-		tab.waitFor("the emulator's Consent UI", fmt.Sprintf(`location.href.startsWith(%s) && document.getElementById('finish') !== null`, jsString(s.emuURL+"/home?")))
 		alice := newClient(t, r.url)
 		alice.mustLogin("acme", "alice@acme.test", testPassword)
-		if got, want := tab.text("user"), alice.me().User.BasiqUserID; want == "" || got != want {
-			t.Errorf("the Consent UI is for Basiq user %q, want alice's %q", got, want)
+		aliceID := alice.me().User.BasiqUserID
+		spaHome := jsString(proxy.url + "/")
+
+		// open clicks a button of the SPA and waits for the emulator's Consent UI. It checks the
+		// page is for alice, with a token of at least 50 minutes, and returns the action shown.
+		open := func(button string) string {
+			t.Helper()
+			tab.do(chromedp.Click(chromedp.ID(button)))
+			tab.waitFor("the emulator's Consent UI", fmt.Sprintf(`location.href.startsWith(%s) && document.getElementById('finish') !== null`, jsString(s.emuURL+"/home?")))
+			if got := tab.text("user"); aliceID == "" || got != aliceID {
+				t.Errorf("the Consent UI is for Basiq user %q, want alice's %q", got, aliceID)
+			}
+			page := mustURL(t, tab.eval(`location.href`))
+			info, ok := s.emu.Inspect(page.Query().Get("token"))
+			if left := time.Until(info.ExpiresAt); !ok || left < 50*time.Minute {
+				t.Errorf("the launch token has %v of life left (known: %v), want at least 50 minutes", left, ok)
+			}
+			return tab.eval(`document.getElementById('action')?.textContent ?? ''`)
 		}
-		finish := tab.eval(`document.getElementById('finish').href`)
+
+		// First visit: no consent yet, so Basiq's first-time flow (no action). The bank fails.
+		if action := open("connect-consent"); action != "" {
+			t.Errorf("a person without a consent was sent with action=%q, want none", action)
+		}
+		tab.do(chromedp.Click(chromedp.ID("finish-failed")))
+		tab.waitFor("the failure, in words, with a retry", fmt.Sprintf(`location.href === %s &&
+			document.getElementById('connect-result').dataset.kind === 'error' &&
+			document.getElementById('connect-result').textContent.includes('did not accept the login details') &&
+			!document.getElementById('connect-retry').hidden &&
+			[...document.querySelectorAll('#job-steps li')].some((li) => li.dataset.status === 'failed')`, spaHome))
+		if got := tab.text("connect-result"); strings.Contains(got, "connected.") {
+			t.Errorf("a failed job shows %q", got)
+		}
+		tab.screenshot("browser-3.0-failed")
+
+		// Try again, then close the Consent UI: nothing was connected.
+		open("connect-retry")
+		tab.do(chromedp.Click(chromedp.ID("close")))
+		tab.waitFor("nothing connected", fmt.Sprintf(`location.href === %s &&
+			document.getElementById('connect-result').textContent.startsWith('Nothing was connected')`, spaHome))
+
+		// Then the bank connects: the page says so only once the job succeeded.
+		open("connect-consent")
 		tab.do(chromedp.Click(chromedp.ID("finish")))
 		tab.waitFor("the SPA with the success message", fmt.Sprintf(`location.href === %s &&
 			document.getElementById('connect-result').textContent === 'Your bank is connected.' &&
-			document.getElementById('connect-result').dataset.kind === 'ok'`, jsString(proxy.url+"/")))
+			document.getElementById('connect-result').dataset.kind === 'ok' &&
+			!document.getElementById('connect-another').hidden`, spaHome))
+		if got := tab.text("job-steps"); !strings.Contains(got, "verify-credentials success") || !strings.Contains(got, "retrieve-transactions success") {
+			t.Errorf("job-steps = %q", got)
+		}
 		tab.screenshot("browser-3.0-returned")
 
-		// The state was spent on the way back: the same link cannot be replayed.
-		replay := newClient(t, r.url).do("GET", strings.TrimPrefix(finish, proxy.url), "", nil)
-		if replay.status != http.StatusBadRequest || replay.errorCode(t) != "invalid_state" {
-			t.Errorf("replaying the Finish link: %d %s", replay.status, replay.body)
+		// Now alice has a consent: the default button sends her to add a bank (action=connect).
+		if action := open("connect-consent"); action != "connect" {
+			t.Errorf("a returning person with a consent was sent with action=%q, want connect", action)
 		}
+		tab.navigate(proxy.url)
+		tab.waitFor("the SPA again", `!document.getElementById('app-view').hidden`)
+
+		// The state was spent on the way back: the same return cannot be replayed, and a
+		// browser that tries lands on the page with an error, not on JSON.
+		var back string
+		for _, ex := range proxy.exchanges() {
+			if ex.path == "/connect/return" && strings.Contains(ex.rawURL, "jobIds=") {
+				back = ex.rawURL
+			}
+		}
+		replay := newClient(t, r.url).do("GET", back, "", nil)
+		if back == "" || replay.status != http.StatusSeeOther || replay.header.Get("Location") != "/?connect_error=invalid_state" {
+			t.Errorf("replaying the return %q: %d %q", back, replay.status, replay.header.Get("Location"))
+		}
+		tab.navigate(proxy.url + "/connect/return?state=forged.state")
+		tab.waitFor("the page with the error", fmt.Sprintf(`location.href === %s &&
+			document.getElementById('connect-result').textContent.includes('expired or was already used') &&
+			document.getElementById('connect-result').dataset.kind === 'error'`, spaHome))
+		tab.screenshot("browser-3.0-bad-state")
 		tab.logout()
 		tab.screenshot("browser-signed-out")
 	}) {
@@ -824,4 +913,15 @@ func mmss(t *testing.T, s string) int {
 		return 0
 	}
 	return m*60 + sec
+}
+
+// countExchanges counts recorded requests to path.
+func countExchanges(exchanges []exchange, path string) int {
+	n := 0
+	for _, ex := range exchanges {
+		if ex.path == path {
+			n++
+		}
+	}
+	return n
 }

@@ -71,6 +71,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
+	warnSharedTokens(log, cfg.Tenants)
 
 	m := metrics.New()
 	bi := buildinfo.Read()

@@ -2,7 +2,16 @@
 // the token keeper and the connection flows to the page.
 
 import { ApiError, backoffMs, bffOrigin, createBff, createSharedTokenKeeper, StoppedError } from './client.js';
-import { createConnection, delay, pollJob, readReturn, startConsent } from './connect.js';
+import {
+  createConnection,
+  delay,
+  fetchInstitutions,
+  followJobs,
+  loginFields,
+  pollJob,
+  readReturn,
+  startConsent,
+} from './connect.js';
 import { endSessionUrl, loginMethods, readLoginError } from './login.js';
 import { byId, formatClock, formatCountdown, renderSteps, setMessage, setText, show } from './ui.js';
 
@@ -18,7 +27,8 @@ const bff = createBff();
 let session = null;
 // [{id, name}] once /auth/tenants answered.
 let tenants = null;
-// The Consent UI return message, shown once the signed-in view is up.
+// The Consent UI return, handled once the signed-in view is up: {ok:false, message} for an
+// error, {jobIds} for jobs to follow (none: nothing was connected).
 let notice = null;
 
 function describe(err) {
@@ -32,15 +42,20 @@ function isCancel(err) {
 async function boot() {
   byId('login-form').addEventListener('submit', onLogin);
   byId('logout').addEventListener('click', onLogout);
-  byId('connect-consent').addEventListener('click', onConsent);
+  byId('connect-consent').addEventListener('click', () => onConsent({}));
+  byId('connect-retry').addEventListener('click', () => onConsent({}));
+  byId('connect-another').addEventListener('click', () => onConsent({ action: 'connect' }));
+  byId('manage-consent').addEventListener('click', () => onConsent({ action: 'manage' }));
   byId('connect-form').addEventListener('submit', onConnect);
+  byId('institution').addEventListener('input', () => applyInstitution(session));
+  byId('mfa-form').addEventListener('submit', onMfa);
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') session?.keeper.refreshIfDue();
   });
   // Back from the Consent UI through the back/forward cache: timers were frozen meanwhile.
   window.addEventListener('pageshow', (event) => {
     if (!event.persisted) return;
-    byId('connect-consent').disabled = false;
+    setConsentButtons(false);
     session?.keeper.refreshIfDue();
   });
 
@@ -193,6 +208,71 @@ function enterApp(me, focus) {
   // Outcomes reach the page through onChange/onUnauthenticated; the catch only marks it handled.
   keeper.refresh().catch(() => {});
   renderConnect();
+  if (basiq.version === '2.0' || basiq.version === '2.1') loadInstitutions(session);
+}
+
+// loadInstitutions fetches Basiq's bank list once per signed-in session (kept in memory with
+// the session, never in storage) and offers it in the institution field.
+async function loadInstitutions(current) {
+  let list;
+  try {
+    list = await fetchInstitutions({ apiUrl: current.basiq.api_url, keeper: current.keeper, signal: current.abort.signal });
+  } catch (err) {
+    if (session !== current || isCancel(err)) return;
+    setText('institution-hint', `The bank list could not be loaded (${describe(err)}); enter the institution id.`);
+    return;
+  }
+  if (session !== current) return;
+  current.institutions = list;
+  byId('institution-list').replaceChildren(...list.map((inst) => new Option(inst.name, inst.id)));
+  applyInstitution(current);
+}
+
+// applyInstitution shows the login fields the chosen bank asks for, with its own labels.
+function applyInstitution(current) {
+  if (current === null) return;
+  const id = byId('institution').value.trim();
+  const inst = (current.institutions ?? []).find((i) => i.id === id) ?? null;
+  const fields = loginFields(inst);
+  setText('login-id-label', fields.loginId);
+  setText('bank-password-label', fields.password);
+  setText('security-code-label', fields.securityCode || 'Security code (optional)');
+  byId('security-code').required = fields.securityCode !== '';
+  setText('secondary-login-label', fields.secondaryLoginId || 'Secondary login ID');
+  show('secondary-login-field', fields.secondaryLoginId !== '');
+  byId('secondary-login-id').required = fields.secondaryLoginId !== '';
+  if (current.institutions) {
+    setText('institution-hint', inst ? `${inst.name} (${inst.id})` : 'Type to search the list of banks.');
+  }
+}
+
+// askMfa shows the bank's one-time code prompt and resolves to the answer; onMfa submits it.
+function askMfa(current, challenge) {
+  return new Promise((resolve, reject) => {
+    current.abort.signal.addEventListener('abort', () => reject(current.abort.signal.reason), { once: true });
+    current.mfaAnswer = resolve;
+    setText('mfa-prompt', challenge.prompt);
+    byId('mfa-code').value = '';
+    show('mfa-form', true);
+    byId('mfa-submit').disabled = false;
+    byId('mfa-code').focus();
+    setMessage('connect-result', 'Your bank is asking for a one-time code.');
+  });
+}
+
+function onMfa(event) {
+  event.preventDefault();
+  const current = session;
+  const answer = byId('mfa-code').value.trim();
+  if (current === null || !current.mfaAnswer || answer === '') return;
+  const resolve = current.mfaAnswer;
+  current.mfaAnswer = null;
+  // The code goes to Basiq once; the field keeps no copy.
+  byId('mfa-code').value = '';
+  byId('mfa-submit').disabled = true;
+  show('mfa-form', false);
+  setMessage('connect-result', 'Basiq is connecting to your bank…');
+  resolve(answer);
 }
 
 function renderConnect() {
@@ -211,9 +291,64 @@ function renderConnect() {
     setMessage('connect-result', '');
   }
   if (notice !== null) {
-    setMessage('connect-result', notice.message, notice.ok ? 'ok' : 'error');
+    const back = notice;
     notice = null;
+    if (back.jobIds) {
+      followReturn(session, back.jobIds);
+    } else {
+      setMessage('connect-result', back.message, 'error');
+      show('connect-retry', version === '3.0');
+    }
   }
+}
+
+// followReturn follows the jobs the Consent UI sent back and says what really happened: each
+// step as it goes, "connected" only when every job succeeded.
+async function followReturn(current, jobIds) {
+  const steps = byId('job-steps');
+  const perJob = jobIds.map(() => []);
+  const draw = () => {
+    const all = perJob.flatMap((list, i) =>
+      list.map((step) => (jobIds.length > 1 ? { ...step, title: `Bank ${i + 1}: ${step?.title ?? 'step'}` } : step)),
+    );
+    renderSteps(steps, all);
+  };
+  if (jobIds.length > 0) setMessage('connect-result', 'Checking what Basiq connected…');
+  let outcome;
+  try {
+    outcome = await followJobs({
+      apiUrl: current.basiq.api_url,
+      jobIds,
+      keeper: current.keeper,
+      signal: current.abort.signal,
+      onProgress: (index, progress) => {
+        perJob[index] = progress.steps;
+        draw();
+      },
+    });
+  } catch (err) {
+    if (session !== current || isCancel(err)) return;
+    setMessage('connect-result', describe(err), 'error');
+    show('connect-retry', true);
+    return;
+  }
+  if (session !== current) return;
+  switch (outcome.state) {
+    case 'success':
+      setMessage('connect-result', outcome.message, 'ok');
+      show('connect-another', true);
+      break;
+    case 'none':
+      setMessage('connect-result', outcome.message, 'info');
+      break;
+    default:
+      setMessage('connect-result', outcome.message, 'error');
+      show('connect-retry', true);
+  }
+}
+
+function setConsentButtons(disabled) {
+  for (const id of ['connect-consent', 'connect-another', 'manage-consent', 'connect-retry']) byId(id).disabled = disabled;
 }
 
 // recheckUser asks /auth/me again for a Basiq user id the first answer did not have yet, and
@@ -286,8 +421,13 @@ function endSession() {
   setText('token-refreshed', 'not yet');
   byId('connect-form').reset();
   byId('connect-submit').disabled = false;
-  byId('connect-consent').disabled = false;
+  setConsentButtons(false);
+  show('connect-another', false);
+  show('connect-retry', false);
   byId('job-steps').replaceChildren();
+  byId('institution-list').replaceChildren();
+  show('mfa-form', false);
+  show('secondary-login-field', false);
   setMessage('connect-result', '');
 }
 
@@ -318,17 +458,17 @@ async function onLogout() {
   await showLogin(message);
 }
 
-async function onConsent() {
+async function onConsent(options) {
   const current = session;
   if (current === null) return;
-  const button = byId('connect-consent');
-  button.disabled = true;
+  setConsentButtons(true);
+  show('connect-retry', false);
   setMessage('connect-result', 'Opening Basiq…');
   try {
-    await startConsent(bff); // the page is leaving: the button stays disabled
+    await startConsent(bff, options); // the page is leaving: the buttons stay disabled
   } catch (err) {
     if (session !== current) return;
-    button.disabled = false;
+    setConsentButtons(false);
     if (err?.status === 401) {
       signedOut(SESSION_ENDED);
       return;
@@ -360,6 +500,7 @@ async function onConnect(event) {
     loginId: byId('login-id').value.trim(),
     password: passwordInput.value,
     securityCode: byId('security-code').value.trim(),
+    secondaryLoginId: byId('secondary-login-field').hidden ? '' : byId('secondary-login-id').value.trim(),
   };
   // The bank password leaves the page with this request; the field keeps no copy.
   passwordInput.value = '';
@@ -383,6 +524,7 @@ async function onConnect(event) {
       keeper,
       signal: abort.signal,
       onProgress: (progress) => renderSteps(steps, progress.steps),
+      onMfa: (challenge) => askMfa(current, challenge),
     });
     if (outcome.state === 'success') {
       setMessage('connect-result', 'Connected. Your bank account is linked.', 'ok');

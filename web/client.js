@@ -18,8 +18,10 @@ export {
   backoffMs,
   createTokenKeeper,
   isRetryable,
+  isTokenExpired,
   refreshDelayMs,
   StoppedError,
+  tokenRefused,
   BACKOFF_BASE_MS,
   BACKOFF_CAP_MS,
   EXPIRY_MARGIN_MS,
@@ -56,8 +58,10 @@ export function createClient(options = {}) {
 
 /**
  * withToken runs call(token) with the keeper's token and resolves to its Response. When Basiq
- * answers 401 or 403 the keeper gets a new token (once, shared with every other caller) and
- * call runs one more time; whatever that answers is returned.
+ * says the token itself was refused (403 access-denied "Token has expired", or 401
+ * invalid-authorization-token) the keeper gets a new token (once, shared with every other
+ * caller) and call runs one more time; whatever that answers is returned. Any other 401/403
+ * is returned as is: call runs once, so bank credentials are never posted twice.
  */
 export function withToken(keeper, call) {
   return keeper.withToken(call);

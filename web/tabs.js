@@ -12,7 +12,7 @@
 // Without BroadcastChannel or navigator.locks this is createTokenKeeper: one keeper per tab.
 
 import { ApiError } from './api.js';
-import { createTokenKeeper, EXPIRY_MARGIN_MS, StoppedError } from './token.js';
+import { createTokenKeeper, EXPIRY_MARGIN_MS, StoppedError, tokenRefused } from './token.js';
 
 /** How long a follower waits for the leader's answer before fetching a token itself. */
 export const LEADER_ANSWER_MS = 3_000;
@@ -321,7 +321,7 @@ export function createSharedTokenKeeper({
     if (leader !== null) return leader.withToken(call);
     const first = await current();
     const res = await call(first);
-    if (res.status !== 401 && res.status !== 403) return res;
+    if (!(await tokenRefused(res))) return res;
     if (leader !== null) return leader.withToken(call);
     const second = token !== first && usable() ? token : await ask(first);
     return call(second);

@@ -2,7 +2,8 @@
 //
 // Rules: the token lives only in the closure of createTokenKeeper (never in localStorage,
 // sessionStorage, cookies or the DOM); it is refreshed at ~80% of its life with ±10% jitter and
-// on demand when Basiq answers 401/403; there is never more than one refresh in flight; and once
+// on demand when Basiq says the token expired (isTokenExpired); there is never more than one
+// refresh in flight; and once
 // stopped (logout) a keeper forgets the token, cancels its timers and ignores late answers.
 
 /** Fraction of expires_in after which a scheduled refresh runs. */
@@ -49,6 +50,40 @@ export function backoffMs(attempt, retryAfterSeconds = null, random = Math.rando
 export function isRetryable(err) {
   const status = err?.status;
   return status === 0 || status === 429 || status >= 500;
+}
+
+/**
+ * isTokenExpired says whether Basiq refused a call because of the token itself, the only case
+ * where a new token can help: 403 access-denied "Token has expired", or 401
+ * invalid-authorization-token. Any other 401/403 (another user's resource, a feature the
+ * account lacks, the sandbox connection limit) would be refused again: it is not retried.
+ */
+export function isTokenExpired(status, body) {
+  const item = Array.isArray(body?.data) ? body.data[0] : null;
+  const code = item?.code;
+  if (status === 401) return code === 'invalid-authorization-token';
+  if (status === 403 && code === 'access-denied') {
+    return /expired/i.test(`${item.detail ?? ''} ${item.title ?? ''}`);
+  }
+  return false;
+}
+
+/** bodyOf reads a Response's JSON without consuming it; null when there is none. */
+async function bodyOf(res) {
+  try {
+    return await (typeof res.clone === 'function' ? res.clone() : res).json();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * tokenRefused says whether a Basiq response refused the token itself (isTokenExpired), reading
+ * its body without consuming it: only then does a new token help.
+ */
+export async function tokenRefused(res) {
+  if (res.status !== 401 && res.status !== 403) return false;
+  return isTokenExpired(res.status, await bodyOf(res));
 }
 
 const realTimers = {
@@ -198,13 +233,14 @@ export function createTokenKeeper({
   }
 
   /**
-   * withToken runs call(token) and resolves to its Response. On 401/403 from Basiq it gets a new
-   * token and runs call once more; whatever that answers is returned.
+   * withToken runs call(token) and resolves to its Response. When Basiq says the token expired
+   * (isTokenExpired) it gets a new token and runs call once more; whatever that answers is
+   * returned. Every other answer, 401 and 403 included, is returned as is: call runs once.
    */
   async function withToken(call) {
     const first = await current();
     const res = await call(first);
-    if (res.status !== 401 && res.status !== 403) return res;
+    if (!(await tokenRefused(res))) return res;
     const second = await refreshIfCurrent(first);
     return call(second);
   }

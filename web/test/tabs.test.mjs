@@ -2,6 +2,13 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 
 import { createSharedTokenKeeper } from '../tabs.js';
+
+// expired401 is Basiq's answer to a token it no longer accepts: only this (or 403
+// access-denied "Token has expired") makes a keeper fetch a new token and retry.
+const expired401 = () => ({
+  status: 401,
+  json: async () => ({ type: 'list', data: [{ type: 'error', code: 'invalid-authorization-token', title: 'Invalid authorization token.' }] }),
+});
 import { StoppedError } from '../token.js';
 
 // until polls cond: BroadcastChannel delivers messages asynchronously.
@@ -132,7 +139,7 @@ describe('createSharedTokenKeeper', () => {
     const seen = [];
     const call = async (token) => {
       seen.push(token);
-      return { status: token === 'token-1' ? 401 : 200 };
+      return token === 'token-1' ? expired401() : { status: 200 };
     };
     const [ra, rb] = await Promise.all([a.withToken(call), b.withToken(call)]);
     assert.equal(ra.status, 200);
@@ -150,9 +157,27 @@ describe('createSharedTokenKeeper', () => {
     const follower = tab();
     await follower.current();
     let attempts = 0;
-    const res = await follower.withToken(async () => ({ status: 401, attempt: ++attempts }));
+    const res = await follower.withToken(async () => ({ ...expired401(), attempt: ++attempts }));
     assert.equal(res.attempt, 2, 'the call runs twice, then its answer is returned');
     assert.equal(bff.calls, 2, 'one refresh for the refusal');
+  });
+
+  it('does not retry a refusal that is not about the token', async () => {
+    const bff = fakeBff();
+    const tab = tabsOf(bff, fakeLocks());
+    const leader = tab();
+    await leader.refresh();
+    const follower = tab();
+    await follower.current();
+    let attempts = 0;
+    const forbidden = async () => ({
+      status: 403,
+      attempt: ++attempts,
+      json: async () => ({ type: 'list', data: [{ type: 'error', code: 'forbidden-access' }] }),
+    });
+    assert.equal((await follower.withToken(forbidden)).attempt, 1, 'a follower runs the call once');
+    assert.equal((await leader.withToken(forbidden)).attempt, 2, 'so does the leader');
+    assert.equal(bff.calls, 1, 'no new token for it');
   });
 
   it('hands leadership over with the token it has', async () => {

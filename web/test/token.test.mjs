@@ -240,21 +240,31 @@ describe('createTokenKeeper', () => {
   });
 
   describe('withToken', () => {
+    const basiqError = (code, detail) => ({ type: 'list', data: [{ type: 'error', code, title: 'x', ...(detail ? { detail } : {}) }] });
+    const answer = (status, body) => ({ status, json: async () => body });
+    const expired403 = () => answer(403, basiqError('access-denied', 'Token has expired'));
+    const expired401 = () => answer(401, basiqError('invalid-authorization-token'));
     const cases = [
-      { name: '200 is returned as is', first: 200, calls: 1, tokens: ['tok-1'], refreshes: 1 },
-      { name: '401 refreshes and retries once', first: 401, calls: 2, tokens: ['tok-1', 'tok-2'], refreshes: 2 },
-      { name: '403 refreshes and retries once', first: 403, calls: 2, tokens: ['tok-1', 'tok-2'], refreshes: 2 },
-      { name: '404 is not a token problem', first: 404, calls: 1, tokens: ['tok-1'], refreshes: 1 },
+      { name: '200 is returned as is', first: () => answer(200, {}), calls: 1, tokens: ['tok-1'], refreshes: 1 },
+      { name: '401 invalid-authorization-token refreshes and retries once', first: expired401, calls: 2, tokens: ['tok-1', 'tok-2'], refreshes: 2 },
+      { name: '403 access-denied Token has expired refreshes and retries once', first: expired403, calls: 2, tokens: ['tok-1', 'tok-2'], refreshes: 2 },
+      { name: '403 forbidden-access (no Connections feature) is not retried', first: () => answer(403, basiqError('forbidden-access', 'Access to this resource is forbidden.')), calls: 1, tokens: ['tok-1'], refreshes: 1 },
+      { name: '403 too-many-sandbox-connections is not retried', first: () => answer(403, basiqError('too-many-sandbox-connections')), calls: 1, tokens: ['tok-1'], refreshes: 1 },
+      { name: '403 access-denied without expiry is not retried', first: () => answer(403, basiqError('access-denied', 'Access denied.')), calls: 1, tokens: ['tok-1'], refreshes: 1 },
+      { name: '401 unauthorized-access (another user) is not retried', first: () => answer(401, basiqError('unauthorized-access')), calls: 1, tokens: ['tok-1'], refreshes: 1 },
+      { name: '403 without a readable body is not retried', first: () => ({ status: 403, json: async () => { throw new SyntaxError('x'); } }), calls: 1, tokens: ['tok-1'], refreshes: 1 },
+      { name: '404 is not a token problem', first: () => answer(404, basiqError('resource-not-found')), calls: 1, tokens: ['tok-1'], refreshes: 1 },
     ];
     for (const tc of cases) {
       it(tc.name, async () => {
         const { keeper, source } = keeperWith([token(1), token(2)]);
         const seen = [];
+        const first = tc.first();
         const res = await keeper.withToken(async (t) => {
           seen.push(t);
-          return { status: seen.length === 1 ? tc.first : 200 };
+          return seen.length === 1 ? first : answer(200, {});
         });
-        assert.equal(res.status, tc.calls === 2 ? 200 : tc.first);
+        assert.equal(res.status, tc.calls === 2 ? 200 : first.status);
         assert.deepEqual(seen, tc.tokens);
         assert.equal(source.calls, tc.refreshes);
       });
@@ -265,16 +275,23 @@ describe('createTokenKeeper', () => {
       let calls = 0;
       const res = await keeper.withToken(async () => {
         calls += 1;
-        return { status: 401 };
+        return expired401();
       });
       assert.equal(res.status, 401);
       assert.equal(calls, 2);
     });
 
+    it('reads the body from a clone, leaving it for the caller', async () => {
+      const { keeper } = keeperWith([token(1), token(2)]);
+      const res = await keeper.withToken(async () =>
+        new Response(JSON.stringify(basiqError('forbidden-access')), { status: 403, headers: { 'Content-Type': 'application/json' } }));
+      assert.equal((await res.json()).data[0].code, 'forbidden-access');
+    });
+
     it('two calls refused with the same token cause one refresh', async () => {
       const { keeper, source } = keeperWith([token(1), token(2), token(3)]);
       await keeper.current();
-      const call = async (t) => ({ status: t === 'tok-1' ? 401 : 200, token: t });
+      const call = async (t) => (t === 'tok-1' ? expired401() : { ...answer(200, {}), token: t });
       const [a, b] = await Promise.all([keeper.withToken(call), keeper.withToken(call)]);
       assert.equal(a.token, 'tok-2');
       assert.equal(b.token, 'tok-2');

@@ -53,7 +53,7 @@ export interface Client {
 /** The BFF's API as named calls; rejects with ApiError. */
 export function createClient(options?: BffOptions): Client;
 
-/** Run call(token); on 401/403 from Basiq get a new token (once) and run call again. */
+/** Run call(token); when Basiq refused the token itself (expired), get a new token (once) and run call again. */
 export function withToken<R extends StatusResponse>(
   keeper: Pick<TokenKeeper, 'withToken'>,
   call: (token: string) => Promise<R>,

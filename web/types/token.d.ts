@@ -13,6 +13,10 @@ export class StoppedError extends Error {
 export function refreshDelayMs(expiresIn: number, random?: () => number): number;
 export function backoffMs(attempt: number, retryAfterSeconds?: number | null, random?: () => number): number;
 export function isRetryable(err: unknown): boolean;
+/** Basiq refused the token itself: 403 access-denied "Token has expired", or 401 invalid-authorization-token. */
+export function isTokenExpired(status: number, body: unknown): boolean;
+/** Whether a Basiq response refused the token itself (reads the body without consuming it). */
+export function tokenRefused(res: StatusResponse): Promise<boolean>;
 
 /** TokenResponse is GET /client-token's body. */
 export interface TokenResponse {
@@ -60,7 +64,7 @@ export interface TokenKeeper {
   refresh(): Promise<string>;
   /** A token with some life left, fetched if needed. */
   current(): Promise<string>;
-  /** Run call(token); on 401/403 get a new token and run it once more. */
+  /** Run call(token); when Basiq refused the token itself, get a new one and run call once more. */
   withToken<R extends StatusResponse>(call: (token: string) => Promise<R>): Promise<R>;
   /** Catch up after throttled timers (hidden tab, sleeping laptop). */
   refreshIfDue(): void;

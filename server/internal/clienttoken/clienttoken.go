@@ -47,6 +47,8 @@ type Users interface {
 	UserByID(ctx context.Context, id int64) (*store.User, error)
 	// SetBasiqUserID stores id only if the user has none yet and returns the stored value.
 	SetBasiqUserID(ctx context.Context, userID int64, basiqUserID string) (string, error)
+	// ClearBasiqUserID unbinds basiqUserID only if it is still the stored id.
+	ClearBasiqUserID(ctx context.Context, userID int64, basiqUserID string) (bool, error)
 }
 
 // Options tune the service. Zero values take the defaults in parentheses.
@@ -141,6 +143,7 @@ type Principal struct {
 	UserID      int64
 	BasiqUserID string // required for tenants that bind users (API 3.0)
 	UserHash    string // HashUser of the user, when the caller has it already
+	Email       string // for re-creating a Basiq user Basiq no longer knows
 }
 
 // Token is a token to hand to the browser.
@@ -150,6 +153,9 @@ type Token struct {
 	ExpiresIn int64
 	Source    Source
 	KeyID     string
+	// BasiqUserID is the Basiq user the token is bound to: a new one when the principal's was
+	// stale and had to be re-created, so the caller can remember it. "" on unbound tenants.
+	BasiqUserID string
 }
 
 // spec is everything a mint depends on. Its cache key holds all of it, so two different mints
@@ -169,7 +175,15 @@ func (sp spec) cacheKey() string {
 // users. Errors: apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within
 // the deadline and nothing usable is cached; apperr.UpstreamRejected when Basiq refuses every
 // key; apperr.StoreUnavailable when kv fails.
+//
+// When Basiq refuses the mint because it no longer knows the Basiq user, the user is
+// re-created once (RecreateBasiqUser) and the mint retried; Token.BasiqUserID then says so.
 func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal) (Token, error) {
+	return s.clientToken(ctx, t, p, s.o.MinRemaining)
+}
+
+// clientToken is ClientToken for a token with at least minLife left.
+func (s *Service) clientToken(ctx context.Context, t *tenant.Tenant, p Principal, minLife time.Duration) (Token, error) {
 	binding := "-"
 	if t.BindsUser() {
 		if p.BasiqUserID == "" {
@@ -177,7 +191,13 @@ func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal
 		}
 		binding = p.BasiqUserID
 	}
-	e, src, err := s.get(ctx, t, basiq.ScopeClient, binding)
+	e, src, err := s.getFor(ctx, t, basiq.ScopeClient, binding, minLife)
+	if err != nil && t.BindsUser() && basiq.UserRejected(err) {
+		if binding, err = s.RecreateBasiqUser(ctx, t, p.UserID, p.Email, binding); err != nil {
+			return Token{}, err
+		}
+		e, src, err = s.getFor(ctx, t, basiq.ScopeClient, binding, minLife)
+	}
 	if err != nil {
 		return Token{}, err
 	}
@@ -190,7 +210,11 @@ func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal
 	s.log.LogAttrs(ctx, slog.LevelInfo, "client token served", slog.Bool("audit", true), slog.String("tenant", t.ID),
 		slog.String("user", user), slog.String("key_id", e.KeyID), slog.String("source", string(src)),
 		slog.String("correlation_id", e.Correlation))
-	return Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}, nil
+	tok := Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}
+	if binding != "-" {
+		tok.BasiqUserID = binding
+	}
+	return tok, nil
 }
 
 // HashUser is the form of a user id that may appear in logs: keyed, so that someone holding
@@ -208,6 +232,13 @@ func (s *Service) HashUser(tenantID string, userID int64) string {
 
 // get returns a usable token for (t, scope, binding) from L1, kv or Basiq, in that order.
 func (s *Service) get(ctx context.Context, t *tenant.Tenant, scope, binding string) (entry, Source, error) {
+	return s.getFor(ctx, t, scope, binding, s.o.MinRemaining)
+}
+
+// getFor is get for a token with at least minLife left. Above MinRemaining no stale token is
+// served: the caller needs the life it asked for.
+func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding string, minLife time.Duration) (entry, Source, error) {
+	usable := func(e entry, now time.Time) bool { return e.remaining(now) >= max(minLife, s.o.MinRemaining) }
 	keys := s.keyOrder(t)
 	if len(keys) == 0 {
 		return entry{}, "", apperr.New(apperr.UpstreamRejected, "The tenant has no usable Basiq API key.")
@@ -215,7 +246,7 @@ func (s *Service) get(ctx context.Context, t *tenant.Tenant, scope, binding stri
 	sp := spec{t: t, key: keys[0], scope: scope, binding: binding}
 	ck := sp.cacheKey()
 	now := s.o.Now()
-	if e, ok := s.l1.get(ck, now); ok && s.usable(e, now) {
+	if e, ok := s.l1.get(ck, now); ok && usable(e, now) {
 		s.maybeRefresh(sp, keys, e, now)
 		return e, SourceL1, nil
 	}
@@ -224,28 +255,29 @@ func (s *Service) get(ctx context.Context, t *tenant.Tenant, scope, binding stri
 	defer cancel()
 	cached, err := s.readKV(ctx, ck)
 	switch {
-	case err == nil && s.usable(cached, now):
+	case err == nil && usable(cached, now):
 		s.l1.put(ck, cached, now)
 		s.maybeRefresh(sp, keys, cached, now)
 		return cached, SourceRedis, nil
 	case err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, errCorrupt):
 		return entry{}, "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
 	}
-	e, src, err := s.obtain(ctx, sp, keys, "request", func(e entry, now time.Time) bool { return s.usable(e, now) })
+	// A launch wants more life than a request: it must not share a request's flight, whose
+	// result may be good enough for the request but not for the launch.
+	kind := "request"
+	if minLife > s.o.MinRemaining {
+		kind = "launch"
+	}
+	e, src, err := s.obtain(ctx, sp, keys, kind, usable)
 	if err != nil {
 		// Stale while error: a token Basiq still honours beats an error page.
-		if cached.Token != "" && cached.remaining(s.o.Now()) > 0 && isUpstreamOutage(err) {
+		if minLife <= s.o.MinRemaining && cached.Token != "" && cached.remaining(s.o.Now()) > 0 && isUpstreamOutage(err) {
 			s.log.WarnContext(ctx, "serving a stale token while Basiq is failing", "tenant", t.ID, "key_id", cached.KeyID, "err", err)
 			return cached, SourceStale, nil
 		}
 		return entry{}, "", err
 	}
 	return e, src, nil
-}
-
-// usable reports whether e may be handed out now.
-func (s *Service) usable(e entry, now time.Time) bool {
-	return e.remaining(now) >= s.o.MinRemaining
 }
 
 // maybeRefresh starts one background refresh per cache key on this replica once e is older
@@ -277,13 +309,17 @@ func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Tim
 // obtain runs one flight per cache key on this replica; concurrent callers share its result.
 // The flight runs detached from any one caller's cancellation, bounded by its own deadline, so
 // a caller that gives up does not fail the others.
-// kind ("request" or "refresh") labels the lock-wait metric.
+// kind ("request", "launch" or "refresh") labels the lock-wait metric.
 func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, kind string, good func(entry, time.Time) bool) (entry, Source, error) {
 	type result struct {
 		e   entry
 		src Source
 	}
-	ch := s.flight.DoChan(sp.cacheKey(), func() (any, error) {
+	flight := sp.cacheKey()
+	if kind == "launch" {
+		flight = "launch|" + flight
+	}
+	ch := s.flight.DoChan(flight, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.Deadline)
 		defer cancel()
 		e, src, err := s.fleetMint(fctx, sp, keys, kind, good)

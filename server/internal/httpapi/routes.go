@@ -40,7 +40,7 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 	e.GET("/client-token", handleClientToken(d.Tokens, d.Sessions, d.Limiter), authed)
 
 	e.POST("/connect/consent", handleConsent(d.Tokens, d.Sessions, d.KV, d.StateKey, d.Limiter), authed)
-	e.GET("/connect/return", handleConsentReturn(d.KV, d.StateKey))
+	e.GET("/connect/return", handleConsentReturn(d.Tokens, d.KV, d.StateKey))
 
 	static := handleStatic(d.Static)
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/", static)

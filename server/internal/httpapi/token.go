@@ -59,7 +59,19 @@ func clientToken(c echo.Context, tokens *clienttoken.Service, store *session.Sto
 		d.BasiqUserID = id
 	}
 	user, _ := c.Get(ctxUser).(string)
-	return tokens.ClientToken(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID, UserHash: user})
+	tok, err := tokens.ClientToken(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID, UserHash: user, Email: d.Email})
+	if err != nil {
+		return clienttoken.Token{}, err
+	}
+	return tok, rememberBasiqUser(c, store, sess, d, tok.BasiqUserID)
+}
+
+// rememberBasiqUser stores in the session a Basiq user id that replaced a stale one.
+func rememberBasiqUser(c echo.Context, store *session.Store, sess *sessions.Session, d session.Data, id string) error {
+	if id == "" || id == d.BasiqUserID {
+		return nil
+	}
+	return store.SetBasiqUserID(c.Request().Context(), sess, id)
 }
 
 // jsonSafe reports whether s can sit between JSON quotes as it is (Basiq tokens are JWTs:

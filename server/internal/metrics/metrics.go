@@ -30,6 +30,7 @@ type Metrics struct {
 	kvErrors         *prometheus.CounterVec
 	purged           *prometheus.CounterVec
 	ops              opsMetrics
+	usersRecreated   *prometheus.CounterVec
 }
 
 // New registers every collector, plus the Go and process collectors.
@@ -52,7 +53,7 @@ func New() *Metrics {
 	m.keyFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_api_key_rejections_total",
 		Help: "API keys Basiq refused on /token (the next listed key was tried): alert on any increase."}, []string{"tenant", "key_id"})
 	m.lockWaits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_lock_waits_total",
-		Help: "Waits for another replica's mint, by kind (request: a browser waited; refresh: a background refresh) and outcome (value, timeout)."}, []string{"kind", "outcome"})
+		Help: "Waits for another replica's mint, by kind (request: a browser waited; launch: a Consent UI launch waited; refresh: a background refresh) and outcome (value, timeout)."}, []string{"kind", "outcome"})
 	m.lockWaitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bff_lock_wait_seconds",
 		Help: "How long requests waited for another replica's mint.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2}})
 	m.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_config_reloads_total",
@@ -69,7 +70,19 @@ func New() *Metrics {
 		f(c)
 	}
 	m.registerOps()
+	m.usersRecreated = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_basiq_users_recreated_total",
+		Help: "Basiq users created again because Basiq no longer knew the stored one, by tenant and result (recreated; refused: already re-created within the hour)."}, []string{"tenant", "result"})
+	f(m.usersRecreated)
 	return m
+}
+
+// BasiqUserRecreated counts a stale Basiq user that was replaced (result "recreated") or not,
+// because the person's was already replaced within the hour ("refused").
+func (m *Metrics) BasiqUserRecreated(tenant, result string) {
+	if m == nil {
+		return
+	}
+	m.usersRecreated.WithLabelValues(tenant, result).Inc()
 }
 
 // Handler serves the registry in the Prometheus text format.

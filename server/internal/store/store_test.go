@@ -34,6 +34,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"SetPassword", testSetPassword},
 		{"SetBasiqUserID", testSetBasiqUserID},
 		{"SetBasiqUserIDRace", testSetBasiqUserIDRace},
+		{"ClearBasiqUserID", testClearBasiqUserID},
 		{"UnicodeLookAlikesAreDistinct", testUnicodeLookAlikes},
 		{"ClosedIsStoreUnavailable", testClosed},
 		{"OIDCIdentities", testOIDCIdentities},

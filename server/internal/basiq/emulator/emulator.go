@@ -34,10 +34,14 @@ const (
 
 // Routes, for Fault.Endpoint.
 const (
-	RouteToken       = "/token"
-	RouteUsers       = "/users"                  // POST /users
-	RouteConnections = "/users/{id}/connections" // POST, and DELETE /users/{id}/connections/{id}
-	RouteJobs        = "/jobs/{id}"
+	RouteToken        = "/token"
+	RouteUsers        = "/users"                  // POST /users
+	RouteConnections  = "/users/{id}/connections" // POST, and DELETE /users/{id}/connections/{id}
+	RouteJobs         = "/jobs/{id}"
+	RouteUser         = "/users/{id}"          // GET and DELETE
+	RouteConsents     = "/users/{id}/consents" // GET
+	RouteInstitutions = "/institutions"        // GET
+	RouteMFA          = "/jobs/{id}/mfa"       // POST
 )
 
 // DefaultPublicURL is Basiq's API host, used in links.self.
@@ -68,8 +72,10 @@ type Options struct {
 	// ThrottleRetryAfter, when > 0, is sent as Retry-After on rate-limit answers. Basiq is not
 	// known to send one, so the default is none.
 	ThrottleRetryAfter time.Duration
-	ConsentRedirect    string // where the Consent UI stub's Finish link goes; state is appended
-	PublicURL          string // base of links.self; "": DefaultPublicURL
+	// ConsentRedirect is where the Consent UI stub sends the person back, with state and, when
+	// a bank was attempted, jobIds and jobId.
+	ConsentRedirect string
+	PublicURL       string // base of links.self; "": DefaultPublicURL
 }
 
 // KeyOptions describe the application behind an API key.
@@ -86,11 +92,14 @@ type KeyOptions struct {
 type Fault struct {
 	// Status: 0 none; 500 internal-server-error; 503 service-unavailable; 429 too-many-requests;
 	// 403 request-not-valid. Any other status gets the 500 body with that status.
-	Status     int
+	Status int
+	// Code, with Status 403, is "forbidden-access" for the answer an account without the
+	// Connections feature gets, instead of request-not-valid.
+	Code       string
 	Latency    time.Duration // slept before answering (cut short if the client goes away)
 	Hang       bool          // block until the request's context is done or the fault is changed
 	RetryAfter time.Duration // > 0: sent as Retry-After with Status
-	// Endpoint is RouteToken, RouteUsers, RouteConnections or RouteJobs; "" or "*" is every API
+	// Endpoint is one of the Route constants; "" or "*" is every API
 	// route. The Consent UI stub and CORS preflights are never faulted.
 	Endpoint string
 }
@@ -156,6 +165,11 @@ type Emulator struct {
 	minted          map[mintKey]int
 	mintedByKey     map[string]int
 	usersCreated    int
+	deleted         map[string]map[string]bool // applicationID -> deleted Basiq user ids
+	consents        map[string][]consentRecord // Basiq user id -> consents
+	visits          map[string]consentVisit    // open Consent UI visits by id
+	requests        map[string]int             // API requests per route, faults included
+	mfaAnswers      int
 }
 
 // New returns an Emulator with no keys: add them with AddKey.
@@ -183,6 +197,10 @@ func New(o Options) *Emulator {
 		conns:              map[string]connection{},
 		minted:             map[mintKey]int{},
 		mintedByKey:        map[string]int{},
+		deleted:            map[string]map[string]bool{},
+		consents:           map[string][]consentRecord{},
+		visits:             map[string]consentVisit{},
+		requests:           map[string]int{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -204,7 +222,12 @@ func New(o Options) *Emulator {
 	mux.HandleFunc("/users/{userID}/connections", e.handleConnections)
 	mux.HandleFunc("/users/{userID}/connections/{connectionID}", e.handleConnection)
 	mux.HandleFunc("/jobs/{jobID}", e.handleJob)
+	mux.HandleFunc("/jobs/{jobID}/mfa", e.handleMFA)
+	mux.HandleFunc("/institutions", e.handleInstitutions)
+	mux.HandleFunc("/users/{userID}", e.handleUser)
+	mux.HandleFunc("/users/{userID}/consents", e.handleConsents)
 	mux.HandleFunc("/home", e.handleConsent)
+	mux.HandleFunc("/home/finish", e.handleConsentFinish)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFound("Requested resource is not found."))
 	})
@@ -328,6 +351,14 @@ func (e *Emulator) UsersCreated() int {
 	return e.usersCreated
 }
 
+// Requests counts the API requests route received with an allowed method, whatever their
+// outcome (an injected fault included): what a browser actually sent.
+func (e *Emulator) Requests(route string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requests[route]
+}
+
 // ConnectionsReceived returns a copy of every accepted connection request, oldest first.
 func (e *Emulator) ConnectionsReceived() []ConnectionRecord {
 	e.mu.Lock()
@@ -335,7 +366,7 @@ func (e *Emulator) ConnectionsReceived() []ConnectionRecord {
 	return append([]ConnectionRecord(nil), e.connections...)
 }
 
-// ResetCounters zeroes TokenCalls, Minted, MintedByKey and UsersCreated and forgets recorded
+// ResetCounters zeroes TokenCalls, Minted, MintedByKey, UsersCreated and Requests and forgets recorded
 // connections. Keys, users, tokens, jobs and rate-limit windows are kept.
 func (e *Emulator) ResetCounters() {
 	e.mu.Lock()
@@ -344,6 +375,7 @@ func (e *Emulator) ResetCounters() {
 	e.minted = map[mintKey]int{}
 	e.mintedByKey = map[string]int{}
 	e.connections = nil
+	e.requests = map[string]int{}
 }
 
 // Inspect returns what was recorded when token was minted.
@@ -367,6 +399,7 @@ func (e *Emulator) disturb(w http.ResponseWriter, r *http.Request, route string)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
 	e.mu.Lock()
+	e.requests[route]++
 	f, changed, latency := e.fault, e.faultChanged, e.latency
 	e.mu.Unlock()
 	ctx := r.Context()
@@ -391,6 +424,9 @@ func (e *Emulator) disturb(w http.ResponseWriter, r *http.Request, route string)
 		return true
 	}
 	ae := faultError(f.Status)
+	if f.Status == http.StatusForbidden && f.Code == "forbidden-access" {
+		ae = errForbidden()
+	}
 	if f.RetryAfter > 0 {
 		ae.retryAfter = f.RetryAfter
 	}

@@ -168,6 +168,14 @@ func errForbidden() apiError {
 		detail: "Access to this resource is forbidden."}
 }
 
+// errUnauthorizedAccess: a CLIENT_ACCESS token bound to one user used on another user's
+// resource. [doc] status 401 and code (Basiq-docs errors-1/http-errors-per-endpoint.md);
+// title and detail from the 401 unauthorized-access entry of Basiq's core OpenAPI.
+func errUnauthorizedAccess() apiError {
+	return apiError{status: http.StatusUnauthorized, code: "unauthorized-access", title: "Unauthorized Access",
+		detail: "You are not authorized to access this resource"}
+}
+
 // errNotFound: [inferred] detail; code from the global catalogue.
 func errNotFound(detail string) apiError {
 	return apiError{status: http.StatusNotFound, code: "resource-not-found", title: "Resource not found", detail: detail}

@@ -209,7 +209,7 @@ func (e *Emulator) userConnectionsRoute(w http.ResponseWriter, r *http.Request, 
 	}
 	userID := r.PathValue("userID")
 	if !mayActFor(c, userID) {
-		writeError(w, errForbidden())
+		writeError(w, errUnauthorizedAccess())
 		return claims{}, "", false
 	}
 	return c, userID, true
@@ -257,6 +257,15 @@ func (e *Emulator) handleConnections(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotValid("institution.id", "body/institution/id", "Institution id is not valid."))
 		return
 	}
+	inst, known := institutionByID(body.Institution.ID)
+	switch {
+	case known && inst.SecondaryLoginIDCaption != "" && body.SecondaryLoginID == "":
+		writeError(w, errNotSupplied("secondaryLoginId", "body/secondaryLoginId", "secondaryLoginId is required for this institution."))
+		return
+	case known && inst.SecurityCodeCaption != "" && body.SecurityCode == "":
+		writeError(w, errNotSupplied("securityCode", "body/securityCode", "securityCode is required for this institution."))
+		return
+	}
 
 	now := e.now()
 	conn := connection{id: newUUID(), userID: userID, applicationID: c.ApplicationID, institutionID: body.Institution.ID}
@@ -265,6 +274,9 @@ func (e *Emulator) handleConnections(w http.ResponseWriter, r *http.Request) {
 		// The one scripted failure: "wrong-password" fails verify-credentials, so the browser's
 		// error path can be exercised.
 		fails: body.Password == "wrong-password",
+	}
+	if known && inst.mfa != "" && !j.fails {
+		j.mfa = &mfaState{prompt: inst.mfa}
 	}
 	e.mu.Lock()
 	e.jobs[j.id] = j
@@ -320,6 +332,8 @@ type job struct {
 	created, updated time.Time
 	polls, stage     int
 	fails            bool
+	failure          map[string]string // the failed step's result; nil: invalid-credentials
+	mfa              *mfaState         // nil: the institution asks for no MFA
 }
 
 type links struct {
@@ -351,7 +365,7 @@ func (e *Emulator) handleJob(w http.ResponseWriter, r *http.Request) {
 	}
 	if !mayActFor(c, j.conn.userID) {
 		e.mu.Unlock()
-		writeError(w, errForbidden())
+		writeError(w, errUnauthorizedAccess())
 		return
 	}
 	body := e.advanceLocked(j, now)
@@ -375,16 +389,26 @@ type jobBody struct {
 }
 
 // advanceLocked counts a poll, moves the job on and renders it (shape of Basiq's getJob.json).
+// A job for an institution with MFA holds verify-credentials in progress, its result an
+// mfa-challenge, until POST /jobs/{id}/mfa answers; it then moves on from that moment.
 func (e *Emulator) advanceLocked(j *job, now time.Time) jobBody {
 	jobSteps := [...]string{"verify-credentials", "retrieve-accounts", "retrieve-transactions"}
 	j.polls++
-	stage := j.polls - 1 // the first poll sees verify-credentials in progress
-	if s := int(now.Sub(j.created) / time.Second); s > stage {
+	start, polls := j.created, j.polls
+	waiting := j.mfa != nil && !j.mfa.answered
+	if j.mfa != nil && j.mfa.answered {
+		start, polls = j.mfa.at, j.polls-j.mfa.polls
+	}
+	stage := polls - 1 // the first poll sees verify-credentials in progress
+	if s := int(now.Sub(start) / time.Second); s > stage {
 		stage = s
 	}
 	last := len(jobSteps)
 	if j.fails {
 		last = 1
+	}
+	if waiting {
+		last = 0
 	}
 	stage = min(stage, last)
 	if stage > j.stage {
@@ -399,17 +423,22 @@ func (e *Emulator) advanceLocked(j *job, now time.Time) jobBody {
 		map[string]string{"type": "link", "url": base + "/accounts" + filter},
 		map[string]string{"type": "link", "url": base + "/transactions" + filter},
 	}
+	failure := j.failure
+	if failure == nil {
+		failure = map[string]string{
+			"type": "error", "code": "invalid-credentials",
+			"title":  "Cannot login to target institution using supplied credentials.",
+			"detail": "Cannot login to target institution, check credentials and try again.",
+		}
+	}
 	steps := make([]jobStep, len(jobSteps))
 	for i, title := range jobSteps {
 		s := jobStep{Title: title, Status: "pending"}
 		switch {
+		case waiting && i == 0:
+			s.Status, s.Result = "in-progress", j.mfa.challenge()
 		case j.fails && i == 0 && j.stage >= 1:
-			s.Status = "failed"
-			s.Result = map[string]string{
-				"type": "error", "code": "invalid-credentials",
-				"title":  "Cannot login to target institution using supplied credentials.",
-				"detail": "Cannot login to target institution, check credentials and try again.",
-			}
+			s.Status, s.Result = "failed", failure
 		case j.fails && j.stage >= 1:
 			// Steps after a failed one never start.
 		case i < j.stage:

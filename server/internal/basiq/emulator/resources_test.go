@@ -255,7 +255,7 @@ func TestConnectionRules(t *testing.T) {
 		detail string
 	}{
 		{name: "bound CLIENT_ACCESS for its own user", token: "scope=CLIENT_ACCESS&userId=u-1", user: "u-1", body: hooli, status: 202},
-		{name: "bound CLIENT_ACCESS for another user", token: "scope=CLIENT_ACCESS&userId=u-1", user: "u-2", body: hooli, status: 403, code: "forbidden-access"},
+		{name: "bound CLIENT_ACCESS for another user", token: "scope=CLIENT_ACCESS&userId=u-1", user: "u-2", body: hooli, status: 401, code: "unauthorized-access"},
 		{name: "unbound 2.0 CLIENT_ACCESS", token: "2.0:scope=CLIENT_ACCESS", user: "u-2", body: hooli, status: 202},
 		{name: "SERVER_ACCESS", token: "scope=SERVER_ACCESS", user: "u-3", body: hooli, status: 202},
 		{name: "unknown user with StrictUserID", opts: emulator.Options{StrictUserID: true}, token: "scope=SERVER_ACCESS", user: "u-3", body: hooli, status: 404, code: "resource-not-found"},
@@ -315,7 +315,7 @@ func TestJobAccess(t *testing.T) {
 		{"SERVER_ACCESS of the job's application", server, 200, ""},
 		{"CLIENT_ACCESS of the job's user", f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1"), 200, ""},
 		{"unbound 2.0 CLIENT_ACCESS of the application", f.mint(t, "2.0", "scope=CLIENT_ACCESS"), 200, ""},
-		{"CLIENT_ACCESS of another user", f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-2"), 403, "forbidden-access"},
+		{"CLIENT_ACCESS of another user", f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-2"), 401, "unauthorized-access"},
 		{"SERVER_ACCESS of another application", mintWith(otherApp, "scope=SERVER_ACCESS"), 404, "resource-not-found"},
 		{"expired token", expired, 403, "access-denied"},
 		{"garbage token", "garbage", 401, "invalid-authorization-token"},
@@ -412,13 +412,14 @@ func TestBrowserRouteWrongMethod(t *testing.T) {
 
 func TestConsentStub(t *testing.T) {
 	finishHref := regexp.MustCompile(`<a id="finish" href="([^"]*)">Finish</a>`)
+	// finish is where the Finish link leads: the redirect with state and the job ids.
 	tests := []struct {
 		name     string
 		redirect string
 		query    func(t *testing.T, f *fixture) url.Values
 		status   int
 		contains string
-		finish   string // the expected Finish link, "" when there must be none
+		finish   string // the redirect the Finish link leads to, jobIds aside; "" when there must be no link
 	}{
 		{
 			name: "bound CLIENT_ACCESS token shows the page", redirect: "https://app.example.com/connect/return",
@@ -426,6 +427,42 @@ func TestConsentStub(t *testing.T) {
 				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "state": {"s-123"}, "action": {"connect"}}
 			},
 			status: 200, contains: "Basiq Consent UI (emulator)", finish: "https://app.example.com/connect/return?state=s-123",
+		},
+		{
+			name: "extend without an active consent", redirect: "https://app.example.com/cb",
+			query: func(t *testing.T, f *fixture) url.Values {
+				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "action": {"extend"}}
+			},
+			status: 400, contains: "needs an active consent",
+		},
+		{
+			name: "extend with an active consent", redirect: "https://app.example.com/cb",
+			query: func(t *testing.T, f *fixture) url.Values {
+				f.em.AddConsent("u-1")
+				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "action": {"extend"}}
+			},
+			status: 200, contains: "extend", finish: "https://app.example.com/cb",
+		},
+		{
+			name: "connect to a named institution", redirect: "https://app.example.com/cb",
+			query: func(t *testing.T, f *fixture) url.Values {
+				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "action": {"connect"}, "institutionId": {"AU00000"}}
+			},
+			status: 200, contains: `<code id="institution">AU00000</code>`, finish: "https://app.example.com/cb",
+		},
+		{
+			name: "bad institution id", redirect: "https://app.example.com/cb",
+			query: func(t *testing.T, f *fixture) url.Values {
+				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "institutionId": {"<x>"}}
+			},
+			status: 400, contains: "The institution is not valid.",
+		},
+		{
+			name: "unknown connection", redirect: "https://app.example.com/cb",
+			query: func(t *testing.T, f *fixture) url.Values {
+				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "action": {"reauthorise"}, "connectionId": {"c-1"}}
+			},
+			status: 400, contains: "The connection is not valid for this user.",
 		},
 		{
 			name: "state joins an existing query", redirect: "https://app.example.com/cb?x=1",
@@ -477,7 +514,7 @@ func TestConsentStub(t *testing.T) {
 		{
 			name: "unsupported action", redirect: "https://app.example.com/cb",
 			query: func(t *testing.T, f *fixture) url.Values {
-				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "action": {"extend"}}
+				return url.Values{"token": {f.mint(t, "3.0", "scope=CLIENT_ACCESS&userId=u-1")}, "action": {"delete"}}
 			},
 			status: 400, contains: "The action is not supported.",
 		},
@@ -502,8 +539,28 @@ func TestConsentStub(t *testing.T) {
 			switch {
 			case tc.finish == "" && m != nil:
 				t.Errorf("unexpected Finish link %q", m[1])
-			case tc.finish != "" && (m == nil || html.UnescapeString(m[1]) != tc.finish):
-				t.Errorf("Finish link %v, want %q", m, tc.finish)
+			case tc.finish != "" && m == nil:
+				t.Errorf("no Finish link, want one leading to %q", tc.finish)
+			case tc.finish != "":
+				back := f.do(t, req{method: http.MethodGet, path: html.UnescapeString(m[1])})
+				loc, err := url.Parse(back.Header().Get("Location"))
+				if back.Code != http.StatusFound || err != nil {
+					t.Fatalf("following Finish: %d %q", back.Code, back.Header().Get("Location"))
+				}
+				got := loc.Query()
+				jobIDs := got.Get("jobIds")
+				if jobIDs == "" || got.Get("jobId") != jobIDs {
+					t.Errorf("Finish returned jobIds=%q jobId=%q, want one job in both", jobIDs, got.Get("jobId"))
+				}
+				got.Del("jobIds")
+				got.Del("jobId")
+				loc.RawQuery = got.Encode()
+				if loc.String() != tc.finish {
+					t.Errorf("Finish leads to %q (jobs aside), want %q", loc, tc.finish)
+				}
+				if again := f.do(t, req{method: http.MethodGet, path: html.UnescapeString(m[1])}); again.Code != http.StatusBadRequest {
+					t.Errorf("a visit can be finished twice: %d", again.Code)
+				}
 			}
 			if tok := q.Get("token"); tok != "" && strings.Contains(body, tok) {
 				t.Error("the page repeats the token")

@@ -104,7 +104,7 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		case userID == "" && version == "3.0":
 			writeError(w, errNotSupplied("userId", "body/userId", "userId is required for CLIENT_ACCESS scope"))
 			return
-		case userID != "" && e.strictUserID && !e.hasUser(ko.ApplicationID, userID):
+		case userID != "" && (e.strictUserID && !e.hasUser(ko.ApplicationID, userID) || e.wasDeleted(ko.ApplicationID, userID)):
 			writeError(w, errNotValid("userId", "body/userId", "User ID value is not valid"))
 			return
 		}

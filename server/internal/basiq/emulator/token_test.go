@@ -435,7 +435,7 @@ func TestMatrix(t *testing.T) {
 		},
 		{
 			name:   "unknown route gives 404 resource-not-found",
-			req:    func(t *testing.T, f *fixture) req { return req{method: http.MethodGet, path: "/institutions"} },
+			req:    func(t *testing.T, f *fixture) req { return req{method: http.MethodGet, path: "/connectors"} },
 			status: http.StatusNotFound, code: "resource-not-found",
 		},
 	}
