@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,12 @@ func TestOIDCBackchannelLogout(t *testing.T) {
 	}
 	if got := tokenStatus(bob); got != 200 {
 		t.Errorf("bob after the refused tokens: %d, want 200", got)
+	}
+	events := securityEvents(t, r1.logs.String()+r2.logs.String())
+	for _, want := range []string{"session.revoked/provider_logout", "oidc.logout_token_refused/invalid"} {
+		if !slices.Contains(events, want) {
+			t.Errorf("no %s security event; got %v", want, events)
+		}
 	}
 	t.Run("wrong content type", func(t *testing.T) {
 		resp := newClient(t, r1.url).do("POST", "/auth/oidc/backchannel-logout", `{"logout_token":"x"}`, map[string]string{"Content-Type": "application/json"})

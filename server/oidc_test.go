@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,9 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 		if strings.Contains(r.logs.String(), idp.idToken[len(idp.idToken)-1]) {
 			t.Error("the ID token was logged")
+		}
+		if !slices.Contains(securityEvents(t, r.logs.String()), "login.succeeded/oidc") {
+			t.Error("no login.succeeded/oidc security event")
 		}
 	})
 
@@ -358,7 +362,8 @@ func securityEvent(t *testing.T, logs, code string) bool {
 	t.Helper()
 	for _, line := range strings.Split(logs, "\n") {
 		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil && rec["security_event"] == "oidc_login_refused" && rec["code"] == code {
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["security"] == true && rec["event"] == "login.failed" &&
+			rec["method"] == "oidc" && rec["reason"] == code {
 			return true
 		}
 	}

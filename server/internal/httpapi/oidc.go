@@ -13,8 +13,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/secevent"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/tenant"
@@ -46,14 +48,16 @@ func refuseLogin(c echo.Context, log *slog.Logger, svc *sso.Service, err error) 
 		}
 	}
 	ctx := c.Request().Context()
-	attrs := []any{"security_event", "oidc_login_refused", "code", r.Code}
+	// The reason is the login_error code the browser is sent to, so a SIEM rule and a
+	// support call name the same thing; the cause is for the operator.
+	attrs := []any{"method", "oidc", "ip", c.RealIP()}
 	if r.Tenant != "" {
 		attrs = append(attrs, "tenant", r.Tenant)
 	}
 	if r.Err != nil {
-		attrs = append(attrs, "reason", r.Err.Error())
+		attrs = append(attrs, "cause", r.Err.Error())
 	}
-	log.WarnContext(ctx, "oidc login refused", attrs...)
+	secevent.Log(ctx, log, secevent.LoginFailed, r.Code, attrs...)
 	http.SetCookie(c.Response(), svc.ClearCookie())
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, loginRedirect(r.Code))
@@ -106,8 +110,8 @@ func handleOIDCStart(log *slog.Logger, svc *sso.Service, tenants *tenant.Registr
 
 // handleOIDCCallback completes a login: the provider's answer is verified, the local user
 // found or created, and a new session started (the id is never one the browser had before).
-func handleOIDCCallback(log *slog.Logger, svc *sso.Service, store *session.Store, tenants *tenant.Registry, tokens *clienttoken.Service,
-	m *metrics.Metrics, origins *atomic.Pointer[originPolicy]) echo.HandlerFunc {
+func handleOIDCCallback(log *slog.Logger, svc *sso.Service, users *auth.Service, store *session.Store, tenants *tenant.Registry,
+	tokens *clienttoken.Service, m *metrics.Metrics, origins *atomic.Pointer[originPolicy]) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		snap := tenants.Load()
@@ -125,14 +129,22 @@ func handleOIDCCallback(log *slog.Logger, svc *sso.Service, store *session.Store
 		}
 		d := session.Data{UserID: u.ID, Tenant: t.ID, Email: u.Email, BasiqUserID: u.BasiqUserID,
 			OIDC: &session.OIDCLogin{Issuer: id.Issuer, SID: id.SID, IDTokenHint: id.IDToken}}
-		if err := store.Begin(c.Response(), c.Request(), d); err != nil {
-			return refuseLogin(c, log, svc, &sso.Refusal{Code: sso.CodeStoreUnavailable, Tenant: t.ID, Err: err})
+		// As for a password login: a `users disable` that ran while this sign-in did is either
+		// seen by the re-check or ends the new session itself.
+		still := func(ctx context.Context) error { return users.StillValid(ctx, u) }
+		if err := store.BeginChecked(c.Response(), c.Request(), d, still); err != nil {
+			code := sso.CodeStoreUnavailable
+			if errors.Is(err, apperr.InvalidCredentials) {
+				code = sso.CodeAccountDisabled
+			}
+			return refuseLogin(c, log, svc, &sso.Refusal{Code: code, Tenant: t.ID, Err: err})
 		}
 		m.Session("created", 1)
 		if ri := infoFrom(ctx); ri != nil {
 			ri.tenant, ri.user = t.ID, tokens.HashUser(t.ID, u.ID)
 		}
 		log.InfoContext(ctx, "oidc login", "audit", true, "tenant", t.ID, "linked", linked)
+		secevent.Log(ctx, log, secevent.LoginSucceeded, secevent.ReasonOIDC, "method", "oidc", "ip", c.RealIP())
 		http.SetCookie(c.Response(), svc.ClearCookie())
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusSeeOther, safeReturnTo(id.ReturnTo))
@@ -157,7 +169,7 @@ func handleBackchannelLogout(log *slog.Logger, svc *sso.Service, store *session.
 		lo, err := svc.VerifyLogout(ctx, tenants.Load(), r.PostForm.Get("logout_token"))
 		if err != nil {
 			if errors.Is(err, apperr.Invalid) {
-				log.WarnContext(ctx, "oidc logout token refused", "security_event", "oidc_logout_token_refused", "reason", err.Error())
+				secevent.Log(ctx, log, secevent.LogoutTokenRefused, secevent.ReasonInvalidToken, "cause", err.Error(), "ip", c.RealIP())
 			}
 			return err
 		}
@@ -168,6 +180,7 @@ func handleBackchannelLogout(log *slog.Logger, svc *sso.Service, store *session.
 			return err
 		}
 		m.Session("revoked", ended)
+		secevent.Log(ctx, log, secevent.SessionRevoked, secevent.ReasonProviderLogout, "sessions", ended)
 		log.InfoContext(ctx, "oidc back-channel logout", "audit", true, "tenants", strings.Join(lo.Tenants, ","),
 			"by", map[bool]string{true: "sid", false: "sub"}[lo.SID != ""], "sessions_ended", ended)
 		return c.NoContent(http.StatusOK)

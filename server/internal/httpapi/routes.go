@@ -33,7 +33,7 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 	e.POST("/auth/logout", handleLogout(d.Sessions, d.Metrics, d.SSO, origins), authed)
 
 	e.GET("/auth/oidc/start", handleOIDCStart(d.Log, d.SSO, d.Tenants, origins))
-	e.GET(sso.CallbackPath, handleOIDCCallback(d.Log, d.SSO, d.Sessions, d.Tenants, d.Tokens, d.Metrics, origins))
+	e.GET(sso.CallbackPath, handleOIDCCallback(d.Log, d.SSO, d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics, origins))
 	e.POST("/auth/oidc/backchannel-logout", handleBackchannelLogout(d.Log, d.SSO, d.Sessions, d.Tenants, d.Metrics))
 	e.GET("/auth/me", handleMe(), authed)
 

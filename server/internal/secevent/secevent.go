@@ -10,16 +10,19 @@ import (
 
 // Event names. They are part of the operator contract.
 const (
-	LoginSucceeded  = "login.succeeded"
-	LoginFailed     = "login.failed"
-	LoginLockedOut  = "login.locked_out"
-	Logout          = "logout"
-	CSRFRefused     = "csrf.refused"
-	SessionRevoked  = "session.revoked"
-	UserCreated     = "user.created"
-	UserDisabled    = "user.disabled"
-	UserEnabled     = "user.enabled"
-	PasswordChanged = "user.password_changed"
+	LoginSucceeded = "login.succeeded"
+	LoginFailed    = "login.failed"
+	LoginLockedOut = "login.locked_out"
+	// LogoutTokenRefused is a back-channel logout token that failed verification (forged,
+	// replayed, for another client).
+	LogoutTokenRefused = "oidc.logout_token_refused"
+	Logout             = "logout"
+	CSRFRefused        = "csrf.refused"
+	SessionRevoked     = "session.revoked"
+	UserCreated        = "user.created"
+	UserDisabled       = "user.disabled"
+	UserEnabled        = "user.enabled"
+	PasswordChanged    = "user.password_changed"
 )
 
 // Reason codes.
@@ -39,6 +42,9 @@ const (
 	ReasonPasswordChange = "password_change" // session.revoked
 	ReasonTenantRemoved  = "tenant_removed"  // session.revoked
 	ReasonCLI            = "cli"             // user.*: an operator command
+	ReasonOIDC           = "oidc"            // login.succeeded: through the tenant's identity provider
+	ReasonProviderLogout = "provider_logout" // session.revoked: the provider's back-channel logout
+	ReasonInvalidToken   = "invalid"         // oidc.logout_token_refused
 )
 
 // Log writes one security event at info level (warn for refusals and lockouts). attrs add
@@ -46,7 +52,7 @@ const (
 func Log(ctx context.Context, log *slog.Logger, event, reason string, attrs ...any) {
 	level := slog.LevelInfo
 	switch event {
-	case LoginFailed, LoginLockedOut, CSRFRefused:
+	case LoginFailed, LoginLockedOut, CSRFRefused, LogoutTokenRefused:
 		level = slog.LevelWarn
 	}
 	log.Log(ctx, level, "security event", append([]any{"security", true, "event", event, "reason", reason}, attrs...)...)
