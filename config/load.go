@@ -119,7 +119,7 @@ func defaults() Config {
 		AdminListen: defaultAdminListen,
 		DatabaseURL: defaultDatabaseURL,
 		RedisPrefix: defaultRedisPrefix,
-		Log:         Log{Level: "info", Format: "json"},
+		Log:         Log{Level: "info", Format: "json", FlushInterval: Duration(100 * time.Millisecond)},
 		Session: Session{
 			Secure:          &secure,
 			IdleTimeout:     Duration(30 * time.Minute),

@@ -47,6 +47,8 @@ type stack struct {
 	// discardLogs sends replicas' logs to io.Discard (benchmarks, load tests).
 	discardLogs bool
 	cacheTTL    string // session.cache_ttl; empty: the default
+	// bufferedLogs keeps the shipped log buffer (see stackOptions.bufferedLogs).
+	bufferedLogs bool
 }
 
 // stackOptions shape the config written for a stack.
@@ -62,6 +64,10 @@ type stackOptions struct {
 	// kvtest.StartSentinel's), whose keys need no cleanup.
 	redisURL string
 	cacheTTL string // session.cache_ttl; empty: the default
+	// bufferedLogs keeps the shipped log buffer. Otherwise a stack whose logs are kept sets
+	// log.buffer_size 0, so that a line is in r.logs as soon as the request that logged it
+	// has been answered; benchmarks and load tests (discardLogs) always run as shipped.
+	bufferedLogs bool
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -82,6 +88,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		discardLogs: o.discardLogs,
 		cacheTTL:    o.cacheTTL,
 	}
+	s.bufferedLogs = o.bufferedLogs || o.discardLogs
 	s.emu = emulator.New(o.emu)
 	srv := httptest.NewServer(s.emu)
 	t.Cleanup(srv.Close)
@@ -120,6 +127,9 @@ func (s *stack) writeConfig(extra string) {
 		} else {
 			extra += "\nclient_token:\n  rate_limit: 1000000\n"
 		}
+	}
+	if !s.bufferedLogs {
+		extra += "\nlog:\n  buffer_size: 0\n"
 	}
 	if s.env["SESSION_KEY"] == "" {
 		s.env["SESSION_KEY"], s.env["CACHE_KEY"] = randomHex(s.t), randomHex(s.t)

@@ -140,7 +140,6 @@ func (s *Service) Close() {
 type Principal struct {
 	UserID      int64
 	BasiqUserID string // required for tenants that bind users (API 3.0)
-	UserHash    string // HashUser of the user, when the caller has it already
 }
 
 // Token is a token to hand to the browser.
@@ -150,6 +149,8 @@ type Token struct {
 	ExpiresIn int64
 	Source    Source
 	KeyID     string
+	// Correlation is Basiq's correlation id of the call that minted the token.
+	Correlation string
 }
 
 // spec is everything a mint depends on. Its cache key holds all of it, so two different mints
@@ -166,7 +167,8 @@ func (sp spec) cacheKey() string {
 }
 
 // ClientToken returns a CLIENT_ACCESS token for p, bound to p.BasiqUserID on tenants that bind
-// users. Errors: apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within
+// users. It counts the token served; the caller logs its audit event (tenant, user, key id,
+// source, correlation id: the HTTP layer puts them on the request's log line). Errors: apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within
 // the deadline and nothing usable is cached; apperr.UpstreamRejected when Basiq refuses every
 // key; apperr.StoreUnavailable when kv fails.
 func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal) (Token, error) {
@@ -183,14 +185,8 @@ func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal
 	}
 	now := s.o.Now()
 	s.metrics.TokenServed(t.ID, e.KeyID, string(src))
-	user := p.UserHash
-	if user == "" {
-		user = s.HashUser(t.ID, p.UserID)
-	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "client token served", slog.Bool("audit", true), slog.String("tenant", t.ID),
-		slog.String("user", user), slog.String("key_id", e.KeyID), slog.String("source", string(src)),
-		slog.String("correlation_id", e.Correlation))
-	return Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}, nil
+	return Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID,
+		Correlation: e.Correlation}, nil
 }
 
 // HashUser is the form of a user id that may appear in logs: keyed, so that someone holding

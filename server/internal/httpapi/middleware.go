@@ -22,12 +22,23 @@ import (
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// reqInfo is the per-request logging context; handlers fill in who the request is for.
+// reqInfo is the per-request logging context; handlers fill in who the request is for and,
+// on token routes, the audit fields of the token served, which the request line carries.
 type reqInfo struct {
 	id      string
 	tenant  string
 	user    string // hashed
 	session string // hashed
+
+	// Set when a token was handed out: the request line is then its audit event.
+	keyID, source, correlation string
+}
+
+// served records on the request line the audit fields of a token handed to the browser.
+func (ri *reqInfo) served(keyID, source, correlation string) {
+	if ri != nil {
+		ri.keyID, ri.source, ri.correlation = keyID, source, correlation
+	}
 }
 
 type ctxKey struct{}
@@ -70,7 +81,9 @@ func (h ctxHandler) WithGroup(n string) slog.Handler      { return ctxHandler{h.
 
 // requestContext assigns the request id (a well-formed incoming X-Request-ID is kept, so a
 // trace spans the load balancer and us), echoes it on the response and logs one line per
-// request.
+// request. On a request that was handed a token the line is also that token's audit event
+// ("audit": true, tenant, user, key_id, source, correlation_id); mints, refusals and security
+// events are lines of their own.
 func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -89,10 +102,26 @@ func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 			}
 			took, route, status := time.Since(start), routeOf(c), c.Response().Status
 			m.HTTP(route, r.Method, status, took)
-			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+			if !log.Enabled(r.Context(), slog.LevelInfo) {
+				return nil
+			}
+			// The line carries the request's fields itself, so it is logged with the context
+			// from before they were attached: the log handler has nothing to add or look up.
+			var buf [14]slog.Attr
+			attrs := append(buf[:0],
 				slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", status), slog.Duration("duration", took),
-				slog.String("ip", c.RealIP()))
+				slog.String("ip", c.RealIP()), slog.String("request_id", ri.id))
+			if ri.tenant != "" {
+				attrs = append(attrs, slog.String("tenant", ri.tenant), slog.String("user", ri.user), slog.String("session", ri.session))
+			}
+			if ri.source != "" {
+				attrs = append(attrs, slog.Bool("audit", true), slog.String("key_id", ri.keyID), slog.String("source", ri.source))
+				if ri.correlation != "" {
+					attrs = append(attrs, slog.String("correlation_id", ri.correlation))
+				}
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			return nil
 		}
 	}

@@ -28,6 +28,7 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store, limite
 		if err != nil {
 			return err
 		}
+		infoFrom(c.Request().Context()).served(tok.KeyID, string(tok.Source), tok.Correlation)
 		c.Response().Header().Set("Cache-Control", "no-store")
 		if !jsonSafe(tok.AccessToken) {
 			return c.JSON(http.StatusOK, response{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn})
@@ -58,8 +59,7 @@ func clientToken(c echo.Context, tokens *clienttoken.Service, store *session.Sto
 		}
 		d.BasiqUserID = id
 	}
-	user, _ := c.Get(ctxUser).(string)
-	return tokens.ClientToken(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID, UserHash: user})
+	return tokens.ClientToken(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID})
 }
 
 // jsonSafe reports whether s can sit between JSON quotes as it is (Basiq tokens are JWTs:

@@ -29,6 +29,7 @@ type Metrics struct {
 	sessions         *prometheus.CounterVec
 	kvErrors         *prometheus.CounterVec
 	purged           *prometheus.CounterVec
+	logDropped       *prometheus.CounterVec
 }
 
 // New registers every collector, plus the Go and process collectors.
@@ -62,7 +63,9 @@ func New() *Metrics {
 		Help: "Failed calls to the kv store (Redis), by operation."}, []string{"op"})
 	m.purged = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_tokens_purged_total",
 		Help: "Cached tokens deleted because their API key was removed or revoked, by tenant and key id."}, []string{"tenant", "key_id"})
-	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.tokensServed, m.upstreamCalls,
+	m.logDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_log_lines_dropped_total",
+		Help: "Log lines dropped because the log buffer was full (the log reader is slower than traffic), by class: routine, or priority (audit, security, warnings, errors)."}, []string{"class"})
+	for _, c := range []prometheus.Collector{m.logDropped, m.httpRequests, m.httpDuration, m.tokensServed, m.upstreamCalls,
 		m.upstreamDuration, m.keyFallbacks, m.lockWaits, m.lockWaitSeconds, m.configReloads, m.sessions, m.kvErrors, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -150,4 +153,12 @@ func (m *Metrics) Purged(tenant, keyID string, n int) {
 		return
 	}
 	m.purged.WithLabelValues(tenant, keyID).Add(float64(n))
+}
+
+// LogDropped records a log line dropped by the log buffer; class is routine or priority.
+func (m *Metrics) LogDropped(class string) {
+	if m == nil {
+		return
+	}
+	m.logDropped.WithLabelValues(class).Inc()
 }
