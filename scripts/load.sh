@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Load test: GET /client-token on a warm cache (the whole BFF, in-process, on real Redis and
-# Postgres) against a baseline of bare Echo doing one Redis GET. Both run in one `go test`
-# run, one after the other, alternating over rounds; it prints req/s, p50, p99 and max for
-# each round and the median round, and the hot/baseline ratio. Everything stays on loopback.
+# Postgres, with its logs on at info level, buffered as shipped and written to a file) against
+# two references with no logs: bare Echo returning a constant JSON body of the same size (the
+# limit of any Echo handler here) and bare Echo doing one Redis GET. All run in one `go test`
+# run, one after the other, alternating over rounds; it prints req/s, p50, p99, max and heap
+# allocations per request (whole process, load client included) for each round and the median
+# round, and the hot path's ratios to both references. Everything stays on loopback.
 #
 # Knobs (environment): BFF_LOAD_CONNS (32), BFF_LOAD_DURATION (10s), BFF_LOAD_ROUNDS (2),
-# BFF_LOAD_VERSION (v2 or v3: which tenant's user is loaded), BFF_LOAD_MODE, and
+# BFF_LOAD_VERSION (v2 or v3: which tenant's user is loaded), BFF_LOAD_MODE, BFF_LOAD_LOGS
+# (file, the default; slowpipe: the BFF's logs go into an OS pipe read at about 400 KB/s, far
+# slower than they are produced, and the lines dropped are printed; discard), and
 # BFF_TEST_REDIS_URL / BFF_TEST_DATABASE_URL (127.0.0.1 only).
 #
 # BFF_LOAD_MODE=compare (the default) is the comparison above. BFF_LOAD_MODE=refresh loads

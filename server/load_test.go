@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -80,13 +82,20 @@ func TestLoad(t *testing.T) {
 		return
 	}
 
-	h := startHotStack(t)
+	logMode := os.Getenv("BFF_LOAD_LOGS")
+	if logMode == "" {
+		logMode = "file"
+	}
+	logTo, drainLogs := loadLogWriter(t, logMode)
+	h := startHotStackWith(t, stackOptions{logTo: logTo, extra: "client_token:\n  rate_limit: 1000000000\n"})
+	// Registered after the replica's cleanup, so it runs before it: a slow log reader
+	// speeds up while the replica stops and writes out its buffer.
+	t.Cleanup(drainLogs)
 	hot := h.v2
 	if version == "v3" {
 		hot = h.v3
 	}
-	base := startBaseline(t)
-	targets := []target{hot, base}
+	targets := []target{hot, startBareEcho(t), startBaseline(t)}
 	sizes := make([]int64, len(targets))
 	for i, tg := range targets {
 		requireLoopback(t, tg.url)
@@ -119,8 +128,9 @@ func TestLoad(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGET load, %d keep-alive connections, %s per round after a %s warm-up, %d rounds alternating, GOMAXPROCS=%d\n",
 		conns, dur, loadWarmup, rounds, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(&b, "BFF logs: %s (info level, log buffer as shipped); allocs/req counts the whole process, load client included\n", logMode)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tbody bytes\t")
+	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tallocs/req\tbody bytes\t")
 	medians := make([]loadResult, len(targets))
 	for i, tg := range targets {
 		for _, r := range results[i] {
@@ -132,10 +142,17 @@ func TestLoad(t *testing.T) {
 		fmt.Fprintf(tw, "%s\tmedian (%d)\t%s\n", tg.name, medians[i].round, medians[i].row(sizes[i]))
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "ratio hot/baseline: req/s %.2f, p50 %.2f, p99 %.2f\n",
-		medians[0].rps/medians[1].rps,
-		float64(medians[0].p50)/float64(medians[1].p50),
-		float64(medians[0].p99)/float64(medians[1].p99))
+	for i, name := range []string{"bare Echo (the limit)", "Echo + 1 Redis GET"} {
+		hotM, ref := medians[0], medians[i+1]
+		fmt.Fprintf(&b, "hot / %s: req/s %.2fx, p50 %.2fx, p99 %.2fx (%+.3f ms), allocs/req %+.1f\n", name,
+			hotM.rps/ref.rps, float64(hotM.p50)/float64(ref.p50), float64(hotM.p99)/float64(ref.p99),
+			float64(hotM.p99-ref.p99)/float64(time.Millisecond), hotM.allocs-ref.allocs)
+	}
+	if logMode == "slowpipe" {
+		fmt.Fprintf(&b, "log reader: %d bytes every %s; log lines dropped by the BFF's log buffer: routine %.0f, priority %.0f\n",
+			slowPipeChunk, slowPipeEvery, counter(t, h.r, "bff_log_lines_dropped_total", `class="routine"`),
+			counter(t, h.r, "bff_log_lines_dropped_total", `class="priority"`))
+	}
 	t.Log(b.String())
 	fmt.Print(b.String())
 
@@ -164,6 +181,7 @@ type loadResult struct {
 	elapsed          time.Duration
 	rps              float64
 	p50, p99, maxLat time.Duration
+	allocs           float64      // heap allocations per request, whole process (recorded phases)
 	samples          []loadSample // only when runPhase was given stamps
 }
 
@@ -173,8 +191,8 @@ type loadSample struct {
 }
 
 func (r loadResult) row(size int64) string {
-	return fmt.Sprintf("%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t", r.requests, r.errors, r.rps,
-		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.maxLat.Round(time.Microsecond), size)
+	return fmt.Sprintf("%d\t%d\t%.0f\t%s\t%s\t%s\t%.1f\t%d\t", r.requests, r.errors, r.rps,
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.maxLat.Round(time.Microsecond), r.allocs, size)
 }
 
 // medianRound is the round with the median throughput (the lower of the two middle rounds
@@ -264,10 +282,19 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 			}
 		})
 	}
+	var ms runtime.MemStats
+	if bufs != nil {
+		runtime.ReadMemStats(&ms)
+	}
+	mallocs := ms.Mallocs
 	start = time.Now()
 	close(startGate)
 	wg.Wait()
 	elapsed := time.Since(start)
+	if bufs != nil {
+		runtime.ReadMemStats(&ms)
+		mallocs = ms.Mallocs - mallocs
+	}
 
 	var r loadResult
 	r.start = start
@@ -303,8 +330,58 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 		r.p50 = all[len(all)*50/100]
 		r.p99 = all[min(len(all)-1, len(all)*99/100)]
 		r.maxLat = all[len(all)-1]
+		r.allocs = float64(mallocs) / float64(len(all))
 	}
 	return r
+}
+
+// Slow log reader (BFF_LOAD_LOGS=slowpipe): a process manager that reads the BFF's stderr pipe
+// at about 400 KB/s, far below what the logs produce at full load.
+const (
+	slowPipeChunk = 4 << 10
+	slowPipeEvery = 10 * time.Millisecond
+)
+
+// loadLogWriter is where the loaded replica's logs go: "file" (a file, as a process manager
+// would collect them), "slowpipe" (an OS pipe read slowly) or "discard". The returned function
+// lets a slow reader drain at full speed; call it before the replica stops.
+func loadLogWriter(t *testing.T, mode string) (io.Writer, func()) {
+	t.Helper()
+	switch mode {
+	case "file":
+		return logFile(t), func() {}
+	case "discard":
+		return io.Discard, func() {}
+	case "slowpipe":
+	default:
+		t.Fatalf("BFF_LOAD_LOGS=%q: want file, slowpipe or discard", mode)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fast atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, slowPipeChunk)
+		for {
+			if _, err := pr.Read(buf); err != nil {
+				return
+			}
+			if !fast.Load() {
+				time.Sleep(slowPipeEvery)
+			}
+		}
+	}()
+	// Registered before the replica starts, so it runs after the replica has stopped.
+	t.Cleanup(func() {
+		fast.Store(true)
+		pw.Close()
+		<-done
+		pr.Close()
+	})
+	return pw, func() { fast.Store(true) }
 }
 
 func loadEnvInt(t *testing.T, key string, def, ceil int) int {
