@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,6 +110,16 @@ func TestLoad(t *testing.T) {
 		sizes[i] = n
 	}
 
+	// BFF_LOAD_PROFILE=DIR writes a CPU profile of the hot path's measured phases and, at
+	// the end, the process's allocation profile (load client and references included).
+	profileDir := os.Getenv("BFF_LOAD_PROFILE")
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer writeAllocsProfile(t, profileDir)
+	}
+
 	// One latency buffer per worker, allocated and touched once, reused by every phase.
 	bufs := newLoadBufs(conns, dur)
 
@@ -118,7 +130,12 @@ func TestLoad(t *testing.T) {
 			if w := runPhase(t, tg, conns, loadWarmup, nil, nil); w.errors > 0 {
 				t.Errorf("%s warm-up: %d failed requests, first: %v", tg.name, w.errors, w.firstErr)
 			}
+			stopProfile := func() {}
+			if i == 0 {
+				stopProfile = startLoadProfile(t, profileDir)
+			}
 			r := runPhase(t, tg, conns, dur, bufs, nil)
+			stopProfile()
 			r.round = round + 1
 			results[i] = append(results[i], r)
 			t.Logf("round %d %s: %.0f req/s", r.round, tg.name, r.rps)
@@ -606,4 +623,47 @@ func newLoadBufs(conns int, dur time.Duration) [][]time.Duration {
 		clear(bufs[i])
 	}
 	return bufs
+}
+
+// startLoadProfile starts CPU profiling into dir/cpu-hot.pprof (appending rounds as
+// cpu-hot-N.pprof) and returns the function that stops it; with dir empty it does nothing.
+func startLoadProfile(t *testing.T, dir string) func() {
+	t.Helper()
+	if dir == "" {
+		return func() {}
+	}
+	name := filepath.Join(dir, "cpu-hot.pprof")
+	for n := 2; ; n++ {
+		if _, err := os.Stat(name); os.IsNotExist(err) {
+			break
+		}
+		name = filepath.Join(dir, fmt.Sprintf("cpu-hot-%d.pprof", n))
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// writeAllocsProfile writes the process's allocation profile to dir/allocs.pprof.
+func writeAllocsProfile(t *testing.T, dir string) {
+	f, err := os.Create(filepath.Join(dir, "allocs.pprof"))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		t.Error(err)
+	}
 }

@@ -176,10 +176,10 @@ func recoverPanics(log *slog.Logger) echo.MiddlewareFunc {
 func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.MiddlewareFunc {
 	type cached struct {
 		snap *tenant.Snapshot
-		csp  string
+		csp  []string
 	}
 	var cur atomic.Pointer[cached]
-	csp := func() string {
+	csp := func() []string {
 		snap := tenants.Load()
 		if c := cur.Load(); c != nil && c.snap == snap {
 			return c.csp
@@ -192,25 +192,38 @@ func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.Middlewa
 		}
 		v := "default-src 'self'; connect-src " + strings.Join(connect, " ") +
 			"; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-		cur.Store(&cached{snap: snap, csp: v})
-		return v
+		c := &cached{snap: snap, csp: []string{v}}
+		cur.Store(c)
+		return c.csp
 	}
 	secure := cfg.Session.IsSecure()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			// Assigned rather than Set: the keys are canonical already and the value slices are
+			// shared by every response (as rs/cors does), saving an allocation per header.
 			h := c.Response().Header()
-			h.Set("Content-Security-Policy", csp())
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h["Content-Security-Policy"] = csp()
+			h["X-Content-Type-Options"] = hdrNosniff
+			h["Referrer-Policy"] = hdrNoReferrer
+			h["X-Frame-Options"] = hdrDeny
+			h["Cross-Origin-Opener-Policy"] = hdrSameOrigin
 			if secure {
-				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+				h["Strict-Transport-Security"] = hdrHSTS
 			}
 			return next(c)
 		}
 	}
 }
+
+// Header values every response carries; read-only.
+var (
+	hdrNosniff    = []string{"nosniff"}
+	hdrNoReferrer = []string{"no-referrer"}
+	hdrDeny       = []string{"DENY"}
+	hdrSameOrigin = []string{"same-origin"}
+	hdrHSTS       = []string{"max-age=63072000; includeSubDomains"}
+	hdrNoStore    = []string{"no-store"}
+)
 
 // originPolicy is everything that depends on which origins may call us. It is rebuilt and
 // swapped whole when the configuration is reloaded.

@@ -29,7 +29,7 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store, limite
 			return err
 		}
 		infoFrom(c.Request().Context()).served(tok.KeyID, string(tok.Source), tok.Correlation)
-		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Response().Header()["Cache-Control"] = hdrNoStore
 		if !jsonSafe(tok.AccessToken) {
 			return c.JSON(http.StatusOK, response{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn})
 		}
