@@ -104,6 +104,11 @@ type Service struct {
 	rejected sync.Map
 	// guards holds each tenant's circuit breaker and throttle pause (*guard).
 	guards sync.Map
+	// budgets holds each tenant's latest reading of its mint budget use (*budgetState).
+	budgets sync.Map
+	// budgetBlind makes refresh ignore the budget, as it did before refresh was budget-aware;
+	// the simulation compares the two.
+	budgetBlind bool
 	// hashers pools keyed HMACs for HashUser, which runs on every request.
 	hashers sync.Pool
 	// bg bounds background refreshes: they outlive the request that started them but not the
@@ -245,9 +250,14 @@ func (s *Service) usable(e entry, now time.Time) bool {
 }
 
 // maybeRefresh starts one background refresh per cache key on this replica once e is older
-// than RefreshAfter. The fleet lock makes it one per cache key across the fleet.
+// than RefreshAfter, or later when the tenant's mint budget runs low (refreshAt). The fleet
+// lock makes it one per cache key across the fleet.
 func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Time) {
-	if e.age(now) < s.o.RefreshAfter {
+	age := e.age(now)
+	if age < s.o.RefreshAfter {
+		return
+	}
+	if used, fresh := s.budgetUse(sp.t.ID, now); fresh && age < s.refreshAt(e, used) {
 		return
 	}
 	ck := sp.cacheKey()
@@ -261,6 +271,10 @@ func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Tim
 		defer s.refreshing.Delete(ck)
 		ctx, cancel := context.WithTimeout(s.bg, s.o.LockLease+s.o.Deadline)
 		defer cancel()
+		// The reading above was stale: read the fleet's counters here, off the request path.
+		if _, fresh := s.budgetUse(sp.t.ID, now); !fresh && age < s.refreshAt(e, s.readBudget(ctx, sp.t.ID)) {
+			return
+		}
 		// Anything newer than the token that triggered the refresh will do: another replica
 		// may have refreshed it already.
 		_, _, err := s.obtain(ctx, sp, keys, "refresh", func(e entry, _ time.Time) bool { return e.IssuedAt > issued })
