@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -102,6 +103,8 @@ type Service struct {
 	// rejected remembers keys Basiq answered "Unable to authenticate" for, so requests stop
 	// trying them first; the value is the time until which the key sorts last.
 	rejected sync.Map
+	// anyRejected turns true with the first rejected key and stays so.
+	anyRejected atomic.Bool
 	// guards holds each tenant's circuit breaker and throttle pause (*guard).
 	guards sync.Map
 	// budgets holds each tenant's latest reading of its mint budget use (*budgetState).
@@ -260,6 +263,12 @@ func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Tim
 	if used, fresh := s.budgetUse(sp.t.ID, now); fresh && age < s.refreshAt(e, used) {
 		return
 	}
+	s.startRefresh(sp, keys, e, now, age)
+}
+
+// startRefresh is maybeRefresh's slow path, apart so that the fast path allocates nothing
+// (the goroutine's captures escape to the heap).
+func (s *Service) startRefresh(sp spec, keys []tenant.Key, e entry, now time.Time, age time.Duration) {
 	ck := sp.cacheKey()
 	if _, busy := s.refreshing.LoadOrStore(ck, struct{}{}); busy {
 		return
@@ -398,6 +407,7 @@ func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) 
 			return entry{}, sp, upstreamError(err)
 		}
 		s.rejected.Store(sp.t.ID+"/"+k.ID+"/"+k.Fingerprint, s.o.Now().Add(5*time.Minute))
+		s.anyRejected.Store(true)
 		s.metrics.KeyRejected(sp.t.ID, k.ID)
 		s.log.ErrorContext(ctx, "ALERT basiq rejected an API key; trying the next listed key", "alert", true,
 			"tenant", sp.t.ID, "key_id", k.ID, "err", err)
@@ -407,6 +417,9 @@ func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) 
 
 // keyOrder returns the tenant's keys with recently rejected ones moved to the back.
 func (s *Service) keyOrder(t *tenant.Tenant) []tenant.Key {
+	if !s.anyRejected.Load() {
+		return t.Keys // the usual case, without building a lookup key per request
+	}
 	now := s.o.Now()
 	var good, bad []tenant.Key
 	for _, k := range t.Keys {
