@@ -7,6 +7,12 @@
 # allocations per request (whole process, load client included) for each round and the median
 # round, and the hot path's ratios to both references. Everything stays on loopback.
 #
+# The load generator is wrk (one thread, BFF_LOAD_CONNS connections) when it is installed
+# (apt-get install wrk), else a Go client inside the test process; BFF_LOAD_CLIENT=wrk or go
+# picks one. wrk costs the machine far less per request, so the servers get most of the CPU and
+# the allocations counted are the servers' own; with the Go client both sides share the
+# process, and its cost, the same for every target, pulls the ratios toward 1.
+#
 # Knobs (environment): BFF_LOAD_CONNS (32), BFF_LOAD_DURATION (10s), BFF_LOAD_ROUNDS (2),
 # BFF_LOAD_VERSION (v2 or v3: which tenant's user is loaded), BFF_LOAD_MODE, BFF_LOAD_LOGS
 # (file, the default; slowpipe: the BFF's logs go into an OS pipe read at about 400 KB/s, far
@@ -34,6 +40,10 @@ pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not answering on 127.0
 # The test database is our own; the test creates and drops its own schema inside it.
 psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bff_test'" | grep -q 1 ||
   psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE bff_test'
+
+if [ "${BFF_LOAD_CLIENT:-}" != go ] && ! command -v wrk >/dev/null; then
+  echo "wrk is not installed (apt-get install wrk): using the Go load client" >&2
+fi
 
 # Other work on the machine skews the numbers; say how busy it was.
 echo "load mode: ${BFF_LOAD_MODE:-compare}"

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -120,21 +122,34 @@ func TestLoad(t *testing.T) {
 		defer writeAllocsProfile(t, profileDir)
 	}
 
+	client := loadClient(t)
 	// One latency buffer per worker, allocated and touched once, reused by every phase.
-	bufs := newLoadBufs(conns, dur)
+	var bufs [][]time.Duration
+	if client == "go" {
+		bufs = newLoadBufs(conns, dur)
+	}
+	phase := func(tg target, d time.Duration, record bool) loadResult {
+		if client == "wrk" {
+			return runWrk(t, tg, conns, d)
+		}
+		if !record {
+			return runPhase(t, tg, conns, d, nil, nil)
+		}
+		return runPhase(t, tg, conns, d, bufs, nil)
+	}
 
 	results := make([][]loadResult, len(targets))
 	for round := range rounds {
 		for i, tg := range targets {
 			// Warm-up: connections, pools and caches, nothing recorded.
-			if w := runPhase(t, tg, conns, loadWarmup, nil, nil); w.errors > 0 {
+			if w := phase(tg, loadWarmup, false); w.errors > 0 {
 				t.Errorf("%s warm-up: %d failed requests, first: %v", tg.name, w.errors, w.firstErr)
 			}
 			stopProfile := func() {}
 			if i == 0 {
 				stopProfile = startLoadProfile(t, profileDir)
 			}
-			r := runPhase(t, tg, conns, dur, bufs, nil)
+			r := phase(tg, dur, true)
 			stopProfile()
 			r.round = round + 1
 			results[i] = append(results[i], r)
@@ -145,7 +160,11 @@ func TestLoad(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGET load, %d keep-alive connections, %s per round after a %s warm-up, %d rounds alternating, GOMAXPROCS=%d\n",
 		conns, dur, loadWarmup, rounds, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(&b, "BFF logs: %s (info level, log buffer as shipped); allocs/req counts the whole process, load client included\n", logMode)
+	allocsOf := "the servers only (wrk runs outside)"
+	if client == "go" {
+		allocsOf = "the whole process, the Go load client included"
+	}
+	fmt.Fprintf(&b, "load client: %s; BFF logs: %s (info level, log buffer as shipped); allocs/req: %s\n", client, logMode, allocsOf)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tallocs/req\tbody bytes\t")
 	medians := make([]loadResult, len(targets))
@@ -159,6 +178,17 @@ func TestLoad(t *testing.T) {
 		fmt.Fprintf(tw, "%s\tmedian (%d)\t%s\n", tg.name, medians[i].round, medians[i].row(sizes[i]))
 	}
 	tw.Flush()
+	// Rounds are paired: each round's targets ran back to back, so their ratio is less
+	// exposed to other load on the machine than the ratio of medians.
+	for i, name := range []string{"bare Echo", "Echo + 1 Redis GET"} {
+		var ratios []float64
+		for round := range results[0] {
+			ratios = append(ratios, results[0][round].rps/results[i+1][round].rps)
+		}
+		sorted := slices.Clone(ratios)
+		slices.Sort(sorted)
+		fmt.Fprintf(&b, "hot / %s req/s, per round: %.2f; median %.2fx\n", name, ratios, sorted[(len(sorted)-1)/2])
+	}
 	for i, name := range []string{"bare Echo (the limit)", "Echo + 1 Redis GET"} {
 		hotM, ref := medians[0], medians[i+1]
 		fmt.Fprintf(&b, "hot / %s: req/s %.2fx, p50 %.2fx, p99 %.2fx (%+.3f ms), allocs/req %+.1f\n", name,
@@ -666,4 +696,137 @@ func writeAllocsProfile(t *testing.T, dir string) {
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		t.Error(err)
 	}
+}
+
+// loadClient is the load generator: BFF_LOAD_CLIENT=wrk or go; by default wrk when it is
+// installed (it costs the machine far less per request than a Go client in the same process,
+// so the servers get most of the CPU, as in production), else go.
+func loadClient(t *testing.T) string {
+	t.Helper()
+	switch c := os.Getenv("BFF_LOAD_CLIENT"); c {
+	case "go":
+		return c
+	case "wrk":
+		if _, err := exec.LookPath("wrk"); err != nil {
+			t.Fatalf("BFF_LOAD_CLIENT=wrk: %v (apt-get install wrk)", err)
+		}
+		return c
+	case "":
+		if _, err := exec.LookPath("wrk"); err == nil {
+			return "wrk"
+		}
+		return "go"
+	default:
+		t.Fatalf("BFF_LOAD_CLIENT=%q: want wrk or go", c)
+	}
+	return ""
+}
+
+// runWrk loads tg with wrk (one thread, conns connections) for dur and reads its report.
+// The heap allocations counted are the servers' own: wrk is another process. The command line
+// carries the session cookie, so it is never printed.
+func runWrk(t *testing.T, tg target, conns int, dur time.Duration) loadResult {
+	t.Helper()
+	requireLoopback(t, tg.url)
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(max(1, int(dur.Round(time.Second).Seconds()))) + "s",
+		"--latency", "--timeout", "10s"}
+	for k, vs := range tg.header {
+		for _, v := range vs {
+			args = append(args, "-H", k+": "+v)
+		}
+	}
+	args = append(args, tg.url)
+	ctx, cancel := context.WithTimeout(t.Context(), dur+time.Minute)
+	defer cancel()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs := ms.Mallocs
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, "wrk", args...).Output()
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&ms)
+	mallocs = ms.Mallocs - mallocs
+	r := loadResult{start: start, elapsed: elapsed}
+	if err != nil {
+		r.errors, r.firstErr = 1, fmt.Errorf("wrk: %w", err)
+		return r
+	}
+	if err := parseWrk(string(out), &r); err != nil {
+		r.errors, r.firstErr = 1, err
+		return r
+	}
+	if r.requests > 0 {
+		r.allocs = float64(mallocs) / float64(r.requests)
+	}
+	return r
+}
+
+// parseWrk reads requests, req/s, p50, p99, max and errors from wrk's --latency report.
+func parseWrk(out string, r *loadResult) error {
+	var seen int
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 4 && f[0] == "Latency" && !strings.HasSuffix(f[1], "%"):
+			d, err := parseWrkDuration(f[3])
+			if err != nil {
+				return err
+			}
+			r.maxLat = d
+			seen++
+		case len(f) == 2 && (f[0] == "50%" || f[0] == "99%"):
+			d, err := parseWrkDuration(f[1])
+			if err != nil {
+				return err
+			}
+			if f[0] == "50%" {
+				r.p50 = d
+			} else {
+				r.p99 = d
+			}
+			seen++
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				return fmt.Errorf("wrk: requests %q: %w", f[0], err)
+			}
+			r.requests = n
+			seen++
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return fmt.Errorf("wrk: req/s %q: %w", f[1], err)
+			}
+			r.rps = v
+			seen++
+		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx or 3xx responses:"):
+			n, _ := strconv.Atoi(f[len(f)-1])
+			r.errors += n
+			r.firstErr = errors.New("wrk: non-2xx answers")
+		case strings.HasPrefix(strings.TrimSpace(line), "Socket errors:"):
+			r.errors++
+			r.firstErr = fmt.Errorf("wrk: %s", strings.TrimSpace(line))
+		}
+	}
+	if seen != 5 {
+		return fmt.Errorf("wrk: unexpected report:\n%s", out)
+	}
+	return nil
+}
+
+// parseWrkDuration reads wrk's "635.00us", "3.37ms", "1.02s".
+func parseWrkDuration(s string) (time.Duration, error) {
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"m", time.Minute}, {"s", time.Second}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("wrk: duration %q: %w", s, err)
+			}
+			return time.Duration(f * float64(u.unit)), nil
+		}
+	}
+	return 0, fmt.Errorf("wrk: duration %q", s)
 }
