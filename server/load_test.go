@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -166,7 +167,7 @@ func TestLoad(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "load client: %s; BFF logs: %s (info level, log buffer as shipped); allocs/req: %s\n", client, logMode, allocsOf)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tallocs/req\tbody bytes\t")
+	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tallocs/req\tCPU/req\tbody bytes\t")
 	medians := make([]loadResult, len(targets))
 	for i, tg := range targets {
 		for _, r := range results[i] {
@@ -191,9 +192,10 @@ func TestLoad(t *testing.T) {
 	}
 	for i, name := range []string{"bare Echo (the limit)", "Echo + 1 Redis GET"} {
 		hotM, ref := medians[0], medians[i+1]
-		fmt.Fprintf(&b, "hot / %s: req/s %.2fx, p50 %.2fx, p99 %.2fx (%+.3f ms), allocs/req %+.1f\n", name,
+		fmt.Fprintf(&b, "hot / %s: req/s %.2fx, p50 %.2fx, p99 %.2fx (%+.3f ms), allocs/req %+.1f, CPU/req %.2fx (%+.1fµs)\n", name,
 			hotM.rps/ref.rps, float64(hotM.p50)/float64(ref.p50), float64(hotM.p99)/float64(ref.p99),
-			float64(hotM.p99-ref.p99)/float64(time.Millisecond), hotM.allocs-ref.allocs)
+			float64(hotM.p99-ref.p99)/float64(time.Millisecond), hotM.allocs-ref.allocs,
+			float64(hotM.cpu)/float64(ref.cpu), float64(hotM.cpu-ref.cpu)/float64(time.Microsecond))
 	}
 	if logMode == "slowpipe" {
 		fmt.Fprintf(&b, "log reader: %d bytes every %s; log lines dropped by the BFF's log buffer: routine %.0f, priority %.0f\n",
@@ -228,8 +230,9 @@ type loadResult struct {
 	elapsed          time.Duration
 	rps              float64
 	p50, p99, maxLat time.Duration
-	allocs           float64      // heap allocations per request, whole process (recorded phases)
-	samples          []loadSample // only when runPhase was given stamps
+	allocs           float64       // heap allocations per request, whole process (recorded phases)
+	cpu              time.Duration // CPU time of this process per request (user + system)
+	samples          []loadSample  // only when runPhase was given stamps
 }
 
 // loadSample is one request: when it began, since the phase's start, and how long it took.
@@ -238,8 +241,9 @@ type loadSample struct {
 }
 
 func (r loadResult) row(size int64) string {
-	return fmt.Sprintf("%d\t%d\t%.0f\t%s\t%s\t%s\t%.1f\t%d\t", r.requests, r.errors, r.rps,
-		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.maxLat.Round(time.Microsecond), r.allocs, size)
+	return fmt.Sprintf("%d\t%d\t%.0f\t%s\t%s\t%s\t%.1f\t%.1fµs\t%d\t", r.requests, r.errors, r.rps,
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.maxLat.Round(time.Microsecond), r.allocs,
+		float64(r.cpu)/float64(time.Microsecond), size)
 }
 
 // medianRound is the round with the median throughput (the lower of the two middle rounds
@@ -333,11 +337,12 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 	if bufs != nil {
 		runtime.ReadMemStats(&ms)
 	}
-	mallocs := ms.Mallocs
+	mallocs, cpu := ms.Mallocs, processCPU()
 	start = time.Now()
 	close(startGate)
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu = processCPU() - cpu
 	if bufs != nil {
 		runtime.ReadMemStats(&ms)
 		mallocs = ms.Mallocs - mallocs
@@ -378,6 +383,7 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 		r.p99 = all[min(len(all)-1, len(all)*99/100)]
 		r.maxLat = all[len(all)-1]
 		r.allocs = float64(mallocs) / float64(len(all))
+		r.cpu = cpu / time.Duration(len(all))
 	}
 	return r
 }
@@ -740,10 +746,11 @@ func runWrk(t *testing.T, tg target, conns int, dur time.Duration) loadResult {
 	defer cancel()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	mallocs := ms.Mallocs
+	mallocs, cpu := ms.Mallocs, processCPU()
 	start := time.Now()
 	out, err := exec.CommandContext(ctx, "wrk", args...).Output()
 	elapsed := time.Since(start)
+	cpu = processCPU() - cpu
 	runtime.ReadMemStats(&ms)
 	mallocs = ms.Mallocs - mallocs
 	r := loadResult{start: start, elapsed: elapsed}
@@ -757,8 +764,19 @@ func runWrk(t *testing.T, tg target, conns int, dur time.Duration) loadResult {
 	}
 	if r.requests > 0 {
 		r.allocs = float64(mallocs) / float64(r.requests)
+		r.cpu = cpu / time.Duration(r.requests)
 	}
 	return r
+}
+
+// processCPU is the CPU time this process has used so far, user and system. Unlike req/s, CPU
+// per request hardly moves when other work on the machine takes turns on the cores.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // parseWrk reads requests, req/s, p50, p99, max and errors from wrk's --latency report.
