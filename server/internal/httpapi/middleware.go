@@ -223,6 +223,7 @@ var (
 	hdrSameOrigin = []string{"same-origin"}
 	hdrHSTS       = []string{"max-age=63072000; includeSubDomains"}
 	hdrNoStore    = []string{"no-store"}
+	hdrJSON       = []string{echo.MIMEApplicationJSON}
 )
 
 // originPolicy is everything that depends on which origins may call us. It is rebuilt and
