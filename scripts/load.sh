@@ -38,8 +38,11 @@ export BFF_LOAD=1
 redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "Redis is not answering on 127.0.0.1:6379" >&2; exit 1; }
 pg_isready -h 127.0.0.1 -p 5432 -q || { echo "Postgres is not answering on 127.0.0.1:5432" >&2; exit 1; }
 # The test database is our own; the test creates and drops its own schema inside it.
-psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bff_test'" | grep -q 1 ||
-  psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE bff_test'
+db=${BFF_TEST_DATABASE_URL%%\?*}
+db=${db##*/}
+case "$db" in *[!a-z0-9_]* | "") echo "unexpected database name in BFF_TEST_DATABASE_URL: $db" >&2; exit 1 ;; esac
+psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $db"
 
 if [ "${BFF_LOAD_CLIENT:-}" != go ] && ! command -v wrk >/dev/null; then
   echo "wrk is not installed (apt-get install wrk): using the Go load client" >&2
