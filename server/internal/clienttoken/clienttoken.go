@@ -176,9 +176,10 @@ func (sp spec) cacheKey() string {
 
 // ClientToken returns a CLIENT_ACCESS token for p, bound to p.BasiqUserID on tenants that bind
 // users. It counts the token served; the caller logs its audit event (tenant, user, key id,
-// source, correlation id: the HTTP layer puts them on the request's log line). Errors: apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within
-// the deadline and nothing usable is cached; apperr.UpstreamRejected when Basiq refuses every
-// key; apperr.StoreUnavailable when kv fails.
+// source, correlation id: the HTTP layer puts them on the request's log line). Errors:
+// apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within the deadline
+// and nothing usable is cached; apperr.UpstreamRejected when Basiq refuses every key;
+// apperr.StoreUnavailable when kv fails.
 func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal) (Token, error) {
 	binding := "-"
 	if t.BindsUser() {
