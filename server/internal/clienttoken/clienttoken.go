@@ -114,6 +114,9 @@ type Service struct {
 	budgetBlind bool
 	// hashers pools keyed HMACs for HashUser, which runs on every request.
 	hashers sync.Pool
+	// userHashes caches HashUser's results (userKey → string); userHashCount counts stores.
+	userHashes    sync.Map
+	userHashCount atomic.Int64
 	// bg bounds background refreshes: they outlive the request that started them but not the
 	// service.
 	bg     context.Context
@@ -201,6 +204,31 @@ func (s *Service) ClientToken(ctx context.Context, t *tenant.Tenant, p Principal
 // HashUser is the form of a user id that may appear in logs: keyed, so that someone holding
 // the logs cannot recover ids by hashing small integers.
 func (s *Service) HashUser(tenantID string, userID int64) string {
+	k := userKey{tenantID, userID}
+	if h, ok := s.userHashes.Load(k); ok {
+		return h.(string)
+	}
+	h := s.hashUser(tenantID, userID)
+	// The pseudonyms of the people using this replica are kept (a hash per request was a
+	// measurable share of a warm request); the set is emptied when it grows past
+	// maxUserHashes, so it cannot grow without bound.
+	if s.userHashCount.Add(1) > maxUserHashes {
+		s.userHashes.Clear()
+		s.userHashCount.Store(1)
+	}
+	s.userHashes.Store(k, h)
+	return h
+}
+
+// maxUserHashes bounds the user pseudonyms a replica keeps (about 100 bytes each).
+const maxUserHashes = 100_000
+
+type userKey struct {
+	tenant string
+	id     int64
+}
+
+func (s *Service) hashUser(tenantID string, userID int64) string {
 	m := s.hashers.Get().(hash.Hash)
 	defer s.hashers.Put(m)
 	m.Reset()

@@ -293,3 +293,32 @@ func TestRefusedMintsDoNotCount(t *testing.T) {
 		t.Errorf("after the window: %v", err)
 	}
 }
+
+func TestHashUserCached(t *testing.T) {
+	store := kv.NewMemory(nil)
+	t.Cleanup(func() { store.Close() })
+	s, err := New(store, basiq.New(nil, 0), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{EncryptionKey: testCacheKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for _, tc := range []struct {
+		name   string
+		tenant string
+		id     int64
+	}{
+		{"first user", "acme", 1},
+		{"same id, other tenant", "beta", 1},
+		{"other user", "acme", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, again, direct := s.HashUser(tc.tenant, tc.id), s.HashUser(tc.tenant, tc.id), s.hashUser(tc.tenant, tc.id)
+			if first != direct || again != direct || len(direct) != 16 {
+				t.Errorf("HashUser = %q then %q, computed %q", first, again, direct)
+			}
+		})
+	}
+	if s.HashUser("acme", 1) == s.HashUser("beta", 1) || s.HashUser("acme", 1) == s.HashUser("acme", 2) {
+		t.Error("two users share a pseudonym")
+	}
+}
