@@ -45,7 +45,27 @@ type Config struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error (default info)
 	Format string `yaml:"format"` // json or text (default json; text in demo mode)
+	// BufferSize bounds the bytes of log lines waiting to be written (default 1 MiB); 0 writes
+	// every line as it is logged, on the logging goroutine.
+	BufferSize *int `yaml:"buffer_size"`
+	// FlushInterval is how often buffered lines are written at the latest (default 100ms).
+	FlushInterval Duration `yaml:"flush_interval"`
 }
+
+// Buffer is BufferSize with its default applied.
+func (l Log) Buffer() int {
+	if l.BufferSize == nil {
+		return DefaultLogBuffer
+	}
+	return *l.BufferSize
+}
+
+// Log buffer bounds. The buffer must hold at least one flush batch (64 KiB).
+const (
+	DefaultLogBuffer = 1 << 20
+	minLogBuffer     = 64 << 10
+	maxLogBuffer     = 64 << 20
+)
 
 // Session configures the login session and its cookie.
 type Session struct {

@@ -109,7 +109,7 @@ func defaults() Config {
 		DatabaseURLSetting: PlainURL(defaultDatabaseURL),
 		RedisURLSetting:    PlainURL(""),
 		RedisPrefix:        defaultRedisPrefix,
-		Log:                Log{Level: "info", Format: "json"},
+		Log:                Log{Level: "info", Format: "json", FlushInterval: Duration(100 * time.Millisecond)},
 		Session: Session{
 			Secure:          &secure,
 			IdleTimeout:     Duration(30 * time.Minute),

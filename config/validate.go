@@ -59,6 +59,12 @@ func (c *Config) Validate() []string {
 	if !oneOf(c.Log.Format, "json", "text") {
 		p.add("log.format", "must be json or text")
 	}
+	if n := c.Log.Buffer(); n != 0 && (n < minLogBuffer || n > maxLogBuffer) {
+		p.add("log.buffer_size", "must be 0 (unbuffered) or between %d (64 KiB) and %d (64 MiB) bytes", minLogBuffer, maxLogBuffer)
+	}
+	if d := c.Log.FlushInterval.D(); d < 10*time.Millisecond || d > 10*time.Second {
+		p.add("log.flush_interval", "must be between 10ms and 10s")
+	}
 	c.checkSession(&p)
 	if c.Cache.EncryptionKey.isZero() {
 		p.add("cache.encryption_key", "is required: 32 random bytes as 64 hex characters (openssl rand -hex 32), e.g. {file: /run/secrets/bff-cache-key}")

@@ -647,7 +647,7 @@ func TestAbuseLeavesNoSecretsInLogs(t *testing.T) {
 		secrets["live session id "+v[:6]] = e.sessionID(t, v)
 	}
 	logs := e.r.logs.String()
-	if !strings.Contains(logs, `"route":"/auth/login"`) || !strings.Contains(logs, "client token served") {
+	if !strings.Contains(logs, `"route":"/auth/login"`) || !strings.Contains(logs, `"route":"/client-token","status":200`) {
 		t.Fatalf("the logs do not show the requests:\n%.2000s", logs)
 	}
 	for what, v := range secrets {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -49,8 +51,21 @@ type hotStack struct {
 func startHotStack(tb testing.TB) *hotStack {
 	tb.Helper()
 	// The per-session limit stays on, so its bookkeeping is measured, but far above what one
-	// session can send here: a 429 would end the run.
-	return startHotStackWith(tb, stackOptions{discardLogs: true, extra: "client_token:\n  rate_limit: 1000000000\n"})
+	// session can send here: a 429 would end the run. Logs are on, at info level, buffered as
+	// shipped and written to a file, as a process manager would collect them.
+	return startHotStackWith(tb, stackOptions{logTo: logFile(tb), extra: "client_token:\n  rate_limit: 1000000000\n"})
+}
+
+// logFile is a file in tb's temporary directory for a replica's logs, closed when tb ends
+// (after the replica, whose cleanup is registered later and so runs first).
+func logFile(tb testing.TB) *os.File {
+	tb.Helper()
+	f, err := os.Create(filepath.Join(tb.TempDir(), "bff.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
 }
 
 // startHotStackWith is startHotStack on a stack built from o.
@@ -137,30 +152,51 @@ func startBaseline(tb testing.TB) target {
 		}
 		return c.Blob(http.StatusOK, "application/json", v)
 	})
+	return serveTarget(tb, "baseline Echo + Redis GET", e)
+}
+
+// startBareEcho serves the upper limit of what any Echo handler can do on this machine: bare
+// Echo returning a constant JSON body as long as a client-token response, with no middleware
+// and no logs, behind the same kind of http.Server the BFF uses, on loopback.
+func startBareEcho(tb testing.TB) target {
+	tb.Helper()
+	body := []byte(fmt.Sprintf(`{"access_token":%q,"token_type":"Bearer","expires_in":3600}`+"\n", strings.Repeat("x", 416)))
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+	})
+	return serveTarget(tb, "bare Echo constant JSON", e)
+}
+
+// serveTarget serves h on a loopback port until tb ends and returns it as a load target,
+// checked with one request.
+func serveTarget(tb testing.TB, name string, h http.Handler) target {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := newHTTPServer(e, slog.New(slog.DiscardHandler))
+	srv := newHTTPServer(h, slog.New(slog.DiscardHandler))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
-			tb.Errorf("baseline shutdown: %v", err)
+			tb.Errorf("%s shutdown: %v", name, err)
 		}
 		if err := <-served; err != http.ErrServerClosed {
-			tb.Errorf("baseline serve: %v", err)
+			tb.Errorf("%s serve: %v", name, err)
 		}
 	})
-	tg := target{name: "baseline Echo + Redis GET", url: "http://" + ln.Addr().String() + "/", header: http.Header{}}
+	tg := target{name: name, url: "http://" + ln.Addr().String() + "/", header: http.Header{}}
 	requireLoopback(tb, tg.url)
 	lc := newLoadClient(1)
-	err = fetch(ctx, lc, tg.url, tg.header)
+	err = fetch(context.Background(), lc, tg.url, tg.header)
 	lc.CloseIdleConnections()
 	if err != nil {
-		tb.Fatalf("baseline: %v", err)
+		tb.Fatalf("%s: %v", name, err)
 	}
 	return tg
 }
@@ -248,6 +284,9 @@ func benchTarget(b *testing.B, tg target) {
 
 	var failed atomic.Bool
 	b.SetParallelism(benchParallelism)
+	// allocs/op counts the whole process, the load client included: compare it with
+	// BenchmarkBareEchoJSON's to see what the server adds.
+	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		h := tg.header.Clone()
@@ -295,6 +334,12 @@ func BenchmarkClientTokenHit(b *testing.B) {
 // answer makes no Redis round trip at all.
 func BenchmarkBaselineRedisGet(b *testing.B) {
 	benchTarget(b, startBaseline(b))
+}
+
+// BenchmarkBareEchoJSON is the upper limit for BenchmarkClientTokenHit: bare Echo answering a
+// constant JSON body of the same size, no middleware, no logs.
+func BenchmarkBareEchoJSON(b *testing.B) {
+	benchTarget(b, startBareEcho(b))
 }
 
 // coldMissEmulator is the emulator both cold-miss benchmarks talk to: Basiq's documented

@@ -48,6 +48,10 @@ type stack struct {
 	discardLogs bool
 	cacheTTL    string // session.cache_ttl; empty: the default
 	logins      map[string]string
+	// bufferedLogs keeps the shipped log buffer (see stackOptions.bufferedLogs).
+	bufferedLogs bool
+	// logTo, when set, receives replicas' logs instead of r.logs (see stackOptions.logTo).
+	logTo io.Writer
 }
 
 // stackOptions shape the config written for a stack.
@@ -70,6 +74,13 @@ type stackOptions struct {
 	cacheTTL   string // session.cache_ttl; empty: the default
 	// logins are tenants' login: blocks by tenant id, as YAML indented 4 spaces.
 	logins map[string]string
+	// bufferedLogs keeps the shipped log buffer. Otherwise a stack whose logs are kept sets
+	// log.buffer_size 0, so that a line is in r.logs as soon as the request that logged it
+	// has been answered; benchmarks and load tests (discardLogs) always run as shipped.
+	bufferedLogs bool
+	// logTo, when set, receives replicas' logs (a file, a pipe) with the log buffer as shipped;
+	// r.logs stays empty.
+	logTo io.Writer
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -98,6 +109,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		cacheTTL:    o.cacheTTL,
 		logins:      o.logins,
 	}
+	s.bufferedLogs = o.bufferedLogs || o.discardLogs || o.logTo != nil
+	s.logTo = o.logTo
 	s.emu = emulator.New(o.emu)
 	srv := httptest.NewServer(s.emu)
 	t.Cleanup(srv.Close)
@@ -141,6 +154,9 @@ func (s *stack) writeConfig(extra string) {
 	// only the drain test waits for it.
 	if !strings.Contains(extra, "shutdown:") {
 		extra += "\nshutdown:\n  drain: 0s\n"
+	}
+	if !s.bufferedLogs {
+		extra += "\nlog:\n  buffer_size: 0\n"
 	}
 	if s.env["SESSION_KEY"] == "" {
 		s.env["SESSION_KEY"], s.env["CACHE_KEY"] = randomHex(s.t), randomHex(s.t)
@@ -254,6 +270,9 @@ func (b *syncBuffer) String() string {
 // start runs a replica with s's config until the test ends.
 func (s *stack) start() *replica {
 	s.t.Helper()
+	if s.logTo != nil {
+		return startReplicaTo(s.t, s.getenv, s.logTo)
+	}
 	return startReplica(s.t, s.getenv, s.discardLogs)
 }
 
@@ -266,12 +285,21 @@ func startRun(t testing.TB, getenv func(string) string) *replica {
 // and r.logs stays empty.
 func startReplica(t testing.TB, getenv func(string) string, discardLogs bool) *replica {
 	t.Helper()
+	if discardLogs {
+		return startReplicaTo(t, getenv, io.Discard)
+	}
+	return startReplicaTo(t, getenv, nil)
+}
+
+// startReplicaTo is startReplica with the logs going to w (nil: r.logs).
+func startReplicaTo(t testing.TB, getenv func(string) string, w io.Writer) *replica {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	r := &replica{logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
 	var logs io.Writer = r.logs
-	if discardLogs {
-		logs = io.Discard
+	if w != nil {
+		logs = w
 	}
 	go func() {
 		err := run(ctx, []string{"server"}, getenv, strings.NewReader(""), pw, logs)

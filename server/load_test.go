@@ -2,14 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -80,13 +87,20 @@ func TestLoad(t *testing.T) {
 		return
 	}
 
-	h := startHotStack(t)
+	logMode := os.Getenv("BFF_LOAD_LOGS")
+	if logMode == "" {
+		logMode = "file"
+	}
+	logTo, drainLogs := loadLogWriter(t, logMode)
+	h := startHotStackWith(t, stackOptions{logTo: logTo, extra: "client_token:\n  rate_limit: 1000000000\n"})
+	// Registered after the replica's cleanup, so it runs before it: a slow log reader
+	// speeds up while the replica stops and writes out its buffer.
+	t.Cleanup(drainLogs)
 	hot := h.v2
 	if version == "v3" {
 		hot = h.v3
 	}
-	base := startBaseline(t)
-	targets := []target{hot, base}
+	targets := []target{hot, startBareEcho(t), startBaseline(t)}
 	sizes := make([]int64, len(targets))
 	for i, tg := range targets {
 		requireLoopback(t, tg.url)
@@ -99,17 +113,45 @@ func TestLoad(t *testing.T) {
 		sizes[i] = n
 	}
 
+	// BFF_LOAD_PROFILE=DIR writes a CPU profile of the hot path's measured phases and, at
+	// the end, the process's allocation profile (load client and references included).
+	profileDir := os.Getenv("BFF_LOAD_PROFILE")
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer writeAllocsProfile(t, profileDir)
+	}
+
+	client := loadClient(t)
 	// One latency buffer per worker, allocated and touched once, reused by every phase.
-	bufs := newLoadBufs(conns, dur)
+	var bufs [][]time.Duration
+	if client == "go" {
+		bufs = newLoadBufs(conns, dur)
+	}
+	phase := func(tg target, d time.Duration, record bool) loadResult {
+		if client == "wrk" {
+			return runWrk(t, tg, conns, d)
+		}
+		if !record {
+			return runPhase(t, tg, conns, d, nil, nil)
+		}
+		return runPhase(t, tg, conns, d, bufs, nil)
+	}
 
 	results := make([][]loadResult, len(targets))
 	for round := range rounds {
 		for i, tg := range targets {
 			// Warm-up: connections, pools and caches, nothing recorded.
-			if w := runPhase(t, tg, conns, loadWarmup, nil, nil); w.errors > 0 {
+			if w := phase(tg, loadWarmup, false); w.errors > 0 {
 				t.Errorf("%s warm-up: %d failed requests, first: %v", tg.name, w.errors, w.firstErr)
 			}
-			r := runPhase(t, tg, conns, dur, bufs, nil)
+			stopProfile := func() {}
+			if i == 0 {
+				stopProfile = startLoadProfile(t, profileDir)
+			}
+			r := phase(tg, dur, true)
+			stopProfile()
 			r.round = round + 1
 			results[i] = append(results[i], r)
 			t.Logf("round %d %s: %.0f req/s", r.round, tg.name, r.rps)
@@ -119,8 +161,13 @@ func TestLoad(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGET load, %d keep-alive connections, %s per round after a %s warm-up, %d rounds alternating, GOMAXPROCS=%d\n",
 		conns, dur, loadWarmup, rounds, runtime.GOMAXPROCS(0))
+	allocsOf := "the servers only (wrk runs outside)"
+	if client == "go" {
+		allocsOf = "the whole process, the Go load client included"
+	}
+	fmt.Fprintf(&b, "load client: %s; BFF logs: %s (info level, log buffer as shipped); allocs/req: %s\n", client, logMode, allocsOf)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tbody bytes\t")
+	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tallocs/req\tCPU/req\tbody bytes\t")
 	medians := make([]loadResult, len(targets))
 	for i, tg := range targets {
 		for _, r := range results[i] {
@@ -132,10 +179,29 @@ func TestLoad(t *testing.T) {
 		fmt.Fprintf(tw, "%s\tmedian (%d)\t%s\n", tg.name, medians[i].round, medians[i].row(sizes[i]))
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "ratio hot/baseline: req/s %.2f, p50 %.2f, p99 %.2f\n",
-		medians[0].rps/medians[1].rps,
-		float64(medians[0].p50)/float64(medians[1].p50),
-		float64(medians[0].p99)/float64(medians[1].p99))
+	// Rounds are paired: each round's targets ran back to back, so their ratio is less
+	// exposed to other load on the machine than the ratio of medians.
+	for i, name := range []string{"bare Echo", "Echo + 1 Redis GET"} {
+		var ratios []float64
+		for round := range results[0] {
+			ratios = append(ratios, results[0][round].rps/results[i+1][round].rps)
+		}
+		sorted := slices.Clone(ratios)
+		slices.Sort(sorted)
+		fmt.Fprintf(&b, "hot / %s req/s, per round: %.2f; median %.2fx\n", name, ratios, sorted[(len(sorted)-1)/2])
+	}
+	for i, name := range []string{"bare Echo (the limit)", "Echo + 1 Redis GET"} {
+		hotM, ref := medians[0], medians[i+1]
+		fmt.Fprintf(&b, "hot / %s: req/s %.2fx, p50 %.2fx, p99 %.2fx (%+.3f ms), allocs/req %+.1f, CPU/req %.2fx (%+.1fµs)\n", name,
+			hotM.rps/ref.rps, float64(hotM.p50)/float64(ref.p50), float64(hotM.p99)/float64(ref.p99),
+			float64(hotM.p99-ref.p99)/float64(time.Millisecond), hotM.allocs-ref.allocs,
+			float64(hotM.cpu)/float64(ref.cpu), float64(hotM.cpu-ref.cpu)/float64(time.Microsecond))
+	}
+	if logMode == "slowpipe" {
+		fmt.Fprintf(&b, "log reader: %d bytes every %s; log lines dropped by the BFF's log buffer: routine %.0f, priority %.0f\n",
+			slowPipeChunk, slowPipeEvery, counter(t, h.r, "bff_log_lines_dropped_total", `class="routine"`),
+			counter(t, h.r, "bff_log_lines_dropped_total", `class="priority"`))
+	}
 	t.Log(b.String())
 	fmt.Print(b.String())
 
@@ -164,7 +230,9 @@ type loadResult struct {
 	elapsed          time.Duration
 	rps              float64
 	p50, p99, maxLat time.Duration
-	samples          []loadSample // only when runPhase was given stamps
+	allocs           float64       // heap allocations per request, whole process (recorded phases)
+	cpu              time.Duration // CPU time of this process per request (user + system)
+	samples          []loadSample  // only when runPhase was given stamps
 }
 
 // loadSample is one request: when it began, since the phase's start, and how long it took.
@@ -173,8 +241,9 @@ type loadSample struct {
 }
 
 func (r loadResult) row(size int64) string {
-	return fmt.Sprintf("%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t", r.requests, r.errors, r.rps,
-		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.maxLat.Round(time.Microsecond), size)
+	return fmt.Sprintf("%d\t%d\t%.0f\t%s\t%s\t%s\t%.1f\t%.1fµs\t%d\t", r.requests, r.errors, r.rps,
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.maxLat.Round(time.Microsecond), r.allocs,
+		float64(r.cpu)/float64(time.Microsecond), size)
 }
 
 // medianRound is the round with the median throughput (the lower of the two middle rounds
@@ -264,10 +333,20 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 			}
 		})
 	}
+	var ms runtime.MemStats
+	if bufs != nil {
+		runtime.ReadMemStats(&ms)
+	}
+	mallocs, cpu := ms.Mallocs, processCPU()
 	start = time.Now()
 	close(startGate)
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu = processCPU() - cpu
+	if bufs != nil {
+		runtime.ReadMemStats(&ms)
+		mallocs = ms.Mallocs - mallocs
+	}
 
 	var r loadResult
 	r.start = start
@@ -303,8 +382,59 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 		r.p50 = all[len(all)*50/100]
 		r.p99 = all[min(len(all)-1, len(all)*99/100)]
 		r.maxLat = all[len(all)-1]
+		r.allocs = float64(mallocs) / float64(len(all))
+		r.cpu = cpu / time.Duration(len(all))
 	}
 	return r
+}
+
+// Slow log reader (BFF_LOAD_LOGS=slowpipe): a process manager that reads the BFF's stderr pipe
+// at about 400 KB/s, far below what the logs produce at full load.
+const (
+	slowPipeChunk = 4 << 10
+	slowPipeEvery = 10 * time.Millisecond
+)
+
+// loadLogWriter is where the loaded replica's logs go: "file" (a file, as a process manager
+// would collect them), "slowpipe" (an OS pipe read slowly) or "discard". The returned function
+// lets a slow reader drain at full speed; call it before the replica stops.
+func loadLogWriter(t *testing.T, mode string) (io.Writer, func()) {
+	t.Helper()
+	switch mode {
+	case "file":
+		return logFile(t), func() {}
+	case "discard":
+		return io.Discard, func() {}
+	case "slowpipe":
+	default:
+		t.Fatalf("BFF_LOAD_LOGS=%q: want file, slowpipe or discard", mode)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fast atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, slowPipeChunk)
+		for {
+			if _, err := pr.Read(buf); err != nil {
+				return
+			}
+			if !fast.Load() {
+				time.Sleep(slowPipeEvery)
+			}
+		}
+	}()
+	// Registered before the replica starts, so it runs after the replica has stopped.
+	t.Cleanup(func() {
+		fast.Store(true)
+		pw.Close()
+		<-done
+		pr.Close()
+	})
+	return pw, func() { fast.Store(true) }
 }
 
 func loadEnvInt(t *testing.T, key string, def, ceil int) int {
@@ -529,4 +659,192 @@ func newLoadBufs(conns int, dur time.Duration) [][]time.Duration {
 		clear(bufs[i])
 	}
 	return bufs
+}
+
+// startLoadProfile starts CPU profiling into dir/cpu-hot.pprof (appending rounds as
+// cpu-hot-N.pprof) and returns the function that stops it; with dir empty it does nothing.
+func startLoadProfile(t *testing.T, dir string) func() {
+	t.Helper()
+	if dir == "" {
+		return func() {}
+	}
+	name := filepath.Join(dir, "cpu-hot.pprof")
+	for n := 2; ; n++ {
+		if _, err := os.Stat(name); os.IsNotExist(err) {
+			break
+		}
+		name = filepath.Join(dir, fmt.Sprintf("cpu-hot-%d.pprof", n))
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// writeAllocsProfile writes the process's allocation profile to dir/allocs.pprof.
+func writeAllocsProfile(t *testing.T, dir string) {
+	f, err := os.Create(filepath.Join(dir, "allocs.pprof"))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		t.Error(err)
+	}
+}
+
+// loadClient is the load generator: BFF_LOAD_CLIENT=wrk or go; by default wrk when it is
+// installed (it costs the machine far less per request than a Go client in the same process,
+// so the servers get most of the CPU, as in production), else go.
+func loadClient(t *testing.T) string {
+	t.Helper()
+	switch c := os.Getenv("BFF_LOAD_CLIENT"); c {
+	case "go":
+		return c
+	case "wrk":
+		if _, err := exec.LookPath("wrk"); err != nil {
+			t.Fatalf("BFF_LOAD_CLIENT=wrk: %v (apt-get install wrk)", err)
+		}
+		return c
+	case "":
+		if _, err := exec.LookPath("wrk"); err == nil {
+			return "wrk"
+		}
+		return "go"
+	default:
+		t.Fatalf("BFF_LOAD_CLIENT=%q: want wrk or go", c)
+	}
+	return ""
+}
+
+// runWrk loads tg with wrk (one thread, conns connections) for dur and reads its report.
+// The heap allocations counted are the servers' own: wrk is another process. The command line
+// carries the session cookie, so it is never printed.
+func runWrk(t *testing.T, tg target, conns int, dur time.Duration) loadResult {
+	t.Helper()
+	requireLoopback(t, tg.url)
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(max(1, int(dur.Round(time.Second).Seconds()))) + "s",
+		"--latency", "--timeout", "10s"}
+	for k, vs := range tg.header {
+		for _, v := range vs {
+			args = append(args, "-H", k+": "+v)
+		}
+	}
+	args = append(args, tg.url)
+	ctx, cancel := context.WithTimeout(t.Context(), dur+time.Minute)
+	defer cancel()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs, cpu := ms.Mallocs, processCPU()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, "wrk", args...).Output()
+	elapsed := time.Since(start)
+	cpu = processCPU() - cpu
+	runtime.ReadMemStats(&ms)
+	mallocs = ms.Mallocs - mallocs
+	r := loadResult{start: start, elapsed: elapsed}
+	if err != nil {
+		r.errors, r.firstErr = 1, fmt.Errorf("wrk: %w", err)
+		return r
+	}
+	if err := parseWrk(string(out), &r); err != nil {
+		r.errors, r.firstErr = 1, err
+		return r
+	}
+	if r.requests > 0 {
+		r.allocs = float64(mallocs) / float64(r.requests)
+		r.cpu = cpu / time.Duration(r.requests)
+	}
+	return r
+}
+
+// processCPU is the CPU time this process has used so far, user and system. Unlike req/s, CPU
+// per request hardly moves when other work on the machine takes turns on the cores.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// parseWrk reads requests, req/s, p50, p99, max and errors from wrk's --latency report.
+func parseWrk(out string, r *loadResult) error {
+	var seen int
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 4 && f[0] == "Latency" && !strings.HasSuffix(f[1], "%"):
+			d, err := parseWrkDuration(f[3])
+			if err != nil {
+				return err
+			}
+			r.maxLat = d
+			seen++
+		case len(f) == 2 && (f[0] == "50%" || f[0] == "99%"):
+			d, err := parseWrkDuration(f[1])
+			if err != nil {
+				return err
+			}
+			if f[0] == "50%" {
+				r.p50 = d
+			} else {
+				r.p99 = d
+			}
+			seen++
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				return fmt.Errorf("wrk: requests %q: %w", f[0], err)
+			}
+			r.requests = n
+			seen++
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return fmt.Errorf("wrk: req/s %q: %w", f[1], err)
+			}
+			r.rps = v
+			seen++
+		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx or 3xx responses:"):
+			n, _ := strconv.Atoi(f[len(f)-1])
+			r.errors += n
+			r.firstErr = errors.New("wrk: non-2xx answers")
+		case strings.HasPrefix(strings.TrimSpace(line), "Socket errors:"):
+			r.errors++
+			r.firstErr = fmt.Errorf("wrk: %s", strings.TrimSpace(line))
+		}
+	}
+	if seen != 5 {
+		return fmt.Errorf("wrk: unexpected report:\n%s", out)
+	}
+	return nil
+}
+
+// parseWrkDuration reads wrk's "635.00us", "3.37ms", "1.02s".
+func parseWrkDuration(s string) (time.Duration, error) {
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"m", time.Minute}, {"s", time.Second}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("wrk: duration %q: %w", s, err)
+			}
+			return time.Duration(f * float64(u.unit)), nil
+		}
+	}
+	return 0, fmt.Errorf("wrk: duration %q", s)
 }

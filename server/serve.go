@@ -29,6 +29,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/httpapi"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/logsink"
 	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
@@ -67,13 +68,16 @@ func serve(ctx context.Context, env cliEnv) error {
 			return err
 		}
 	}
-	log := newLogger(cfg, env.stderr)
+	m := metrics.New()
+	log, closeLog := newLogger(cfg, env.stderr, m)
+	// Registered first, so it runs last: whatever the other deferred closes log is written
+	// too, on every way out of serve.
+	defer closeLog()
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
 	warnSharedTokens(log, cfg.Tenants)
 
-	m := metrics.New()
 	bi := buildinfo.Read()
 	m.SetBuildInfo(metrics.BuildInfo{Version: bi.Version, Revision: bi.Revision, Go: bi.Go})
 	tr, err := tracing.Setup(env.getenv, bi)
@@ -379,17 +383,35 @@ func deriveKey(master []byte, label string) []byte {
 	return m.Sum(nil)
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+// newLogger returns the server's logger and the function that writes out what it has buffered
+// and stops its writer (log.buffer_size, log.flush_interval). With a buffer, requests never
+// wait on a slow log reader; see package logsink for what is dropped when it cannot keep up.
+func newLogger(cfg *config.Config, w io.Writer, m *metrics.Metrics) (*slog.Logger, func()) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	if cfg.Log.Format == "text" {
-		h = slog.NewTextHandler(w, opts)
-	} else {
-		h = slog.NewJSONHandler(w, opts)
+	handler := func(w io.Writer) slog.Handler {
+		if cfg.Log.Format == "text" {
+			return slog.NewTextHandler(w, opts)
+		}
+		return slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(tracing.LogHandler(httpapi.LogHandler(h)))
+	if cfg.Log.Buffer() == 0 {
+		return slog.New(tracing.LogHandler(httpapi.LogHandler(handler(w)))), func() {}
+	}
+	var log *slog.Logger
+	sink := logsink.New(w, logsink.Options{
+		Size:       cfg.Log.Buffer(),
+		FlushEvery: cfg.Log.FlushInterval.D(),
+		Dropped:    func(c logsink.Class) { m.LogDropped(c.String()) },
+		Report: func(routine, priority int) {
+			log.Error("log lines dropped: the log reader is slower than the traffic", "alert", true,
+				"routine", routine, "priority", priority)
+		},
+	})
+	h := logsink.Handler(handler(sink.Writer(logsink.Routine)), handler(sink.Writer(logsink.Priority)))
+	log = slog.New(tracing.LogHandler(httpapi.LogHandler(h)))
+	return log, func() { _ = sink.Close() }
 }
 
 // prefixes parses trusted_proxies (CIDRs or single addresses), already validated by config.

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -104,10 +105,20 @@ type Service struct {
 	// rejected remembers keys Basiq answered "Unable to authenticate" for, so requests stop
 	// trying them first; the value is the time until which the key sorts last.
 	rejected sync.Map
+	// anyRejected turns true with the first rejected key and stays so.
+	anyRejected atomic.Bool
 	// guards holds each tenant's circuit breaker and throttle pause (*guard).
 	guards sync.Map
+	// budgets holds each tenant's latest reading of its mint budget use (*budgetState).
+	budgets sync.Map
+	// budgetBlind makes refresh ignore the budget, as it did before refresh was budget-aware;
+	// the simulation compares the two.
+	budgetBlind bool
 	// hashers pools keyed HMACs for HashUser, which runs on every request.
 	hashers sync.Pool
+	// userHashes caches HashUser's results (userKey → string); userHashCount counts stores.
+	userHashes    sync.Map
+	userHashCount atomic.Int64
 	// bg bounds background refreshes: they outlive the request that started them but not the
 	// service.
 	bg     context.Context
@@ -142,7 +153,6 @@ func (s *Service) Close() {
 type Principal struct {
 	UserID      int64
 	BasiqUserID string // required for tenants that bind users (API 3.0)
-	UserHash    string // HashUser of the user, when the caller has it already
 	Email       string // for re-creating a Basiq user Basiq no longer knows
 }
 
@@ -156,6 +166,8 @@ type Token struct {
 	// BasiqUserID is the Basiq user the token is bound to: a new one when the principal's was
 	// stale and had to be re-created, so the caller can remember it. "" on unbound tenants.
 	BasiqUserID string
+	// Correlation is Basiq's correlation id of the call that minted the token.
+	Correlation string
 }
 
 // spec is everything a mint depends on. Its cache key holds all of it, so two different mints
@@ -172,9 +184,11 @@ func (sp spec) cacheKey() string {
 }
 
 // ClientToken returns a CLIENT_ACCESS token for p, bound to p.BasiqUserID on tenants that bind
-// users. Errors: apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within
-// the deadline and nothing usable is cached; apperr.UpstreamRejected when Basiq refuses every
-// key; apperr.StoreUnavailable when kv fails.
+// users. It counts the token served; the caller logs its audit event (tenant, user, key id,
+// source, correlation id: the HTTP layer puts them on the request's log line). Errors:
+// apperr.UpstreamUnavailable (with a retry delay) when Basiq cannot mint within the deadline
+// and nothing usable is cached; apperr.UpstreamRejected when Basiq refuses every key;
+// apperr.StoreUnavailable when kv fails.
 //
 // When Basiq refuses the mint because it no longer knows the Basiq user, the user is
 // re-created once (RecreateBasiqUser) and the mint retried; Token.BasiqUserID then says so.
@@ -203,14 +217,8 @@ func (s *Service) clientToken(ctx context.Context, t *tenant.Tenant, p Principal
 	}
 	now := s.o.Now()
 	s.metrics.TokenServed(t.ID, e.KeyID, string(src))
-	user := p.UserHash
-	if user == "" {
-		user = s.HashUser(t.ID, p.UserID)
-	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "client token served", slog.Bool("audit", true), slog.String("tenant", t.ID),
-		slog.String("user", user), slog.String("key_id", e.KeyID), slog.String("source", string(src)),
-		slog.String("correlation_id", e.Correlation))
-	tok := Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID}
+	tok := Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID,
+		Correlation: e.Correlation}
 	if binding != "-" {
 		tok.BasiqUserID = binding
 	}
@@ -220,6 +228,31 @@ func (s *Service) clientToken(ctx context.Context, t *tenant.Tenant, p Principal
 // HashUser is the form of a user id that may appear in logs: keyed, so that someone holding
 // the logs cannot recover ids by hashing small integers.
 func (s *Service) HashUser(tenantID string, userID int64) string {
+	k := userKey{tenantID, userID}
+	if h, ok := s.userHashes.Load(k); ok {
+		return h.(string)
+	}
+	h := s.hashUser(tenantID, userID)
+	// The pseudonyms of the people using this replica are kept (a hash per request was a
+	// measurable share of a warm request); the set is emptied when it grows past
+	// maxUserHashes, so it cannot grow without bound.
+	if s.userHashCount.Add(1) > maxUserHashes {
+		s.userHashes.Clear()
+		s.userHashCount.Store(1)
+	}
+	s.userHashes.Store(k, h)
+	return h
+}
+
+// maxUserHashes bounds the user pseudonyms a replica keeps (about 100 bytes each).
+const maxUserHashes = 100_000
+
+type userKey struct {
+	tenant string
+	id     int64
+}
+
+func (s *Service) hashUser(tenantID string, userID int64) string {
 	m := s.hashers.Get().(hash.Hash)
 	defer s.hashers.Put(m)
 	m.Reset()
@@ -281,11 +314,22 @@ func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding s
 }
 
 // maybeRefresh starts one background refresh per cache key on this replica once e is older
-// than RefreshAfter. The fleet lock makes it one per cache key across the fleet.
+// than RefreshAfter, or later when the tenant's mint budget runs low (refreshAt). The fleet
+// lock makes it one per cache key across the fleet.
 func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Time) {
-	if e.age(now) < s.o.RefreshAfter {
+	age := e.age(now)
+	if age < s.o.RefreshAfter {
 		return
 	}
+	if used, fresh := s.budgetUse(sp.t.ID, now); fresh && age < s.refreshAt(e, used) {
+		return
+	}
+	s.startRefresh(sp, keys, e, now, age)
+}
+
+// startRefresh is maybeRefresh's slow path, apart so that the fast path allocates nothing
+// (the goroutine's captures escape to the heap).
+func (s *Service) startRefresh(sp spec, keys []tenant.Key, e entry, now time.Time, age time.Duration) {
 	ck := sp.cacheKey()
 	if _, busy := s.refreshing.LoadOrStore(ck, struct{}{}); busy {
 		return
@@ -297,6 +341,10 @@ func (s *Service) maybeRefresh(sp spec, keys []tenant.Key, e entry, now time.Tim
 		defer s.refreshing.Delete(ck)
 		ctx, cancel := context.WithTimeout(s.bg, s.o.LockLease+s.o.Deadline)
 		defer cancel()
+		// The reading above was stale: read the fleet's counters here, off the request path.
+		if _, fresh := s.budgetUse(sp.t.ID, now); !fresh && age < s.refreshAt(e, s.readBudget(ctx, sp.t.ID)) {
+			return
+		}
 		// Anything newer than the token that triggered the refresh will do: another replica
 		// may have refreshed it already.
 		_, _, err := s.obtain(ctx, sp, keys, "refresh", func(e entry, _ time.Time) bool { return e.IssuedAt > issued })
@@ -424,6 +472,7 @@ func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) 
 			return entry{}, sp, upstreamError(err)
 		}
 		s.rejected.Store(sp.t.ID+"/"+k.ID+"/"+k.Fingerprint, s.o.Now().Add(5*time.Minute))
+		s.anyRejected.Store(true)
 		s.metrics.KeyRejected(sp.t.ID, k.ID)
 		s.log.ErrorContext(ctx, "ALERT basiq rejected an API key; trying the next listed key", "alert", true,
 			"tenant", sp.t.ID, "key_id", k.ID, "err", err)
@@ -433,6 +482,9 @@ func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) 
 
 // keyOrder returns the tenant's keys with recently rejected ones moved to the back.
 func (s *Service) keyOrder(t *tenant.Tenant) []tenant.Key {
+	if !s.anyRejected.Load() {
+		return t.Keys // the usual case, without building a lookup key per request
+	}
 	now := s.o.Now()
 	var good, bad []tenant.Key
 	for _, k := range t.Keys {

@@ -141,23 +141,40 @@ func (s *Service) spendBudget(ctx context.Context, tenantID string) error {
 		return nil
 	}
 	now := s.o.Now()
-	w := now.UnixNano() / int64(budgetWindow)
-	elapsed := float64(now.UnixNano()-w*int64(budgetWindow)) / float64(budgetWindow)
+	w, elapsed := budgetWindowAt(now)
 	key := "rl:mint:" + tenantID + ":"
-	n, _, err := s.kv.Incr(ctx, key+strconv.FormatInt(w, 10), 2*budgetWindow)
-	if err != nil {
-		s.log.WarnContext(ctx, "could not count a /token call against the budget", "tenant", tenantID, "err", err)
-		return nil
+	cur := key + strconv.FormatInt(w, 10)
+	count := func(k string) int64 {
+		b, err := s.kv.Get(ctx, k)
+		if err != nil {
+			return 0
+		}
+		n, _ := strconv.ParseInt(string(b), 10, 64)
+		return n
 	}
-	var prev int64
-	if b, err := s.kv.Get(ctx, key+strconv.FormatInt(w-1, 10)); err == nil {
-		prev, _ = strconv.ParseInt(string(b), 10, 64)
-	}
-	if float64(prev)*(1-elapsed)+float64(n) > float64(s.o.MintBudget) {
+	prev := count(key + strconv.FormatInt(w-1, 10))
+	refuse := func(n int64, used float64) error {
+		s.noteBudget(tenantID, used, now)
 		wait := time.Duration((w+1)*int64(budgetWindow) - now.UnixNano()) // until this window ends
 		s.log.WarnContext(ctx, "refusing a /token call: the tenant's budget is spent", "tenant", tenantID,
 			"budget", s.o.MintBudget, "window_calls", n, "previous_window_calls", prev)
 		return apperr.Retry(apperr.UpstreamUnavailable, errBudget, "", wait)
 	}
+	// Check before counting: a refused call must not count, or a crowd of refused requests
+	// would keep the budget spent for as long as it kept asking, and nobody would get a token.
+	if n := count(cur); budgetShare(n+1, prev, elapsed, s.o.MintBudget) > 1 {
+		return refuse(n, budgetShare(n, prev, elapsed, s.o.MintBudget))
+	}
+	n, _, err := s.kv.Incr(ctx, cur, 2*budgetWindow)
+	if err != nil {
+		s.log.WarnContext(ctx, "could not count a /token call against the budget", "tenant", tenantID, "err", err)
+		return nil
+	}
+	used := budgetShare(n, prev, elapsed, s.o.MintBudget)
+	if used > 1 {
+		// Other replicas' calls landed between the check and the count.
+		return refuse(n, used)
+	}
+	s.noteBudget(tenantID, used, now)
 	return nil
 }

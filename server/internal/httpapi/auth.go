@@ -28,7 +28,6 @@ const (
 	ctxSession     = "bff.session"
 	ctxData        = "bff.data"
 	ctxTenant      = "bff.tenant"
-	ctxUser        = "bff.user"         // the user's log pseudonym
 	ctxSessionHash = "bff.session_hash" // session.HashID of the session id
 )
 
@@ -61,7 +60,6 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			c.Set(ctxSession, sess)
 			c.Set(ctxData, d)
 			c.Set(ctxTenant, t)
-			c.Set(ctxUser, user)
 			c.Set(ctxSessionHash, sessHash)
 			return next(c)
 		}

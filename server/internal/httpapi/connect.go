@@ -86,9 +86,8 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 			}
 			d.BasiqUserID = id
 		}
-		user, _ := c.Get(ctxUser).(string)
 		launch, err := tokens.ConsentLaunch(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID,
-			UserHash: user, Email: d.Email}, req.Action == "")
+			Email: d.Email}, req.Action == "")
 		if err != nil {
 			return err
 		}

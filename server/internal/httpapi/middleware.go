@@ -23,12 +23,23 @@ import (
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// reqInfo is the per-request logging context; handlers fill in who the request is for.
+// reqInfo is the per-request logging context; handlers fill in who the request is for and,
+// on token routes, the audit fields of the token served, which the request line carries.
 type reqInfo struct {
 	id      string
 	tenant  string
 	user    string // hashed
 	session string // hashed
+
+	// Set when a token was handed out: the request line is then its audit event.
+	keyID, source, correlation string
+}
+
+// served records on the request line the audit fields of a token handed to the browser.
+func (ri *reqInfo) served(keyID, source, correlation string) {
+	if ri != nil {
+		ri.keyID, ri.source, ri.correlation = keyID, source, correlation
+	}
 }
 
 type ctxKey struct{}
@@ -71,7 +82,9 @@ func (h ctxHandler) WithGroup(n string) slog.Handler      { return ctxHandler{h.
 
 // requestContext assigns the request id (a well-formed incoming X-Request-ID is kept, so a
 // trace spans the load balancer and us), echoes it on the response and logs one line per
-// request.
+// request. On a request that was handed a token the line is also that token's audit event
+// ("audit": true, tenant, user, key_id, source, correlation_id); mints, refusals and security
+// events are lines of their own.
 func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -90,10 +103,26 @@ func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 			}
 			took, route, status := time.Since(start), routeOf(c), c.Response().Status
 			m.HTTP(route, r.Method, status, took)
-			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+			if !log.Enabled(r.Context(), slog.LevelInfo) {
+				return nil
+			}
+			// The line carries the request's fields itself, so it is logged with the context
+			// from before they were attached: the log handler has nothing to add or look up.
+			var buf [14]slog.Attr
+			attrs := append(buf[:0],
 				slog.String("method", metrics.Method(r.Method)), slog.String("route", route),
 				slog.Int("status", status), slog.Duration("duration", took),
-				slog.String("ip", c.RealIP()))
+				slog.String("ip", c.RealIP()), slog.String("request_id", ri.id))
+			if ri.tenant != "" {
+				attrs = append(attrs, slog.String("tenant", ri.tenant), slog.String("user", ri.user), slog.String("session", ri.session))
+			}
+			if ri.source != "" {
+				attrs = append(attrs, slog.Bool("audit", true), slog.String("key_id", ri.keyID), slog.String("source", ri.source))
+				if ri.correlation != "" {
+					attrs = append(attrs, slog.String("correlation_id", ri.correlation))
+				}
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			return nil
 		}
 	}
@@ -162,10 +191,10 @@ func recoverPanics(log *slog.Logger) echo.MiddlewareFunc {
 func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.MiddlewareFunc {
 	type cached struct {
 		snap *tenant.Snapshot
-		csp  string
+		csp  []string
 	}
 	var cur atomic.Pointer[cached]
-	csp := func() string {
+	csp := func() []string {
 		snap := tenants.Load()
 		if c := cur.Load(); c != nil && c.snap == snap {
 			return c.csp
@@ -178,32 +207,46 @@ func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.Middlewa
 		}
 		v := "default-src 'self'; connect-src " + strings.Join(connect, " ") +
 			"; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-		cur.Store(&cached{snap: snap, csp: v})
-		return v
+		c := &cached{snap: snap, csp: []string{v}}
+		cur.Store(c)
+		return c.csp
 	}
 	secure := cfg.Session.IsSecure()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			// Assigned rather than Set: the keys are canonical already and the value slices are
+			// shared by every response (as rs/cors does), saving an allocation per header.
 			h := c.Response().Header()
-			h.Set("Content-Security-Policy", csp())
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h["Content-Security-Policy"] = csp()
+			h["X-Content-Type-Options"] = hdrNosniff
+			h["Referrer-Policy"] = hdrNoReferrer
+			h["X-Frame-Options"] = hdrDeny
+			h["Cross-Origin-Opener-Policy"] = hdrSameOrigin
 			// No other site may embed our scripts, styles or answers (no-cors reads); CORS
 			// requests from the allowed origins are not affected.
-			h.Set("Cross-Origin-Resource-Policy", "same-origin")
+			h["Cross-Origin-Resource-Policy"] = hdrSameOrigin
 			if p := c.Request().URL.Path; apiPath(p) || strings.HasPrefix(p, "/connect/") {
 				// Answers about a person (sessions, tokens, errors) must not sit in any cache.
-				h.Set("Cache-Control", "no-store")
+				h["Cache-Control"] = hdrNoStore
 			}
 			if secure {
-				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+				h["Strict-Transport-Security"] = hdrHSTS
 			}
 			return next(c)
 		}
 	}
 }
+
+// Header values every response carries; read-only.
+var (
+	hdrNosniff    = []string{"nosniff"}
+	hdrNoReferrer = []string{"no-referrer"}
+	hdrDeny       = []string{"DENY"}
+	hdrSameOrigin = []string{"same-origin"}
+	hdrHSTS       = []string{"max-age=63072000; includeSubDomains"}
+	hdrNoStore    = []string{"no-store"}
+	hdrJSON       = []string{echo.MIMEApplicationJSON}
+)
 
 // originPolicy is everything that depends on which origins may call us. It is rebuilt and
 // swapped whole when the configuration is reloaded.

@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,9 @@ type Metrics struct {
 	purged           *prometheus.CounterVec
 	ops              opsMetrics
 	usersRecreated   *prometheus.CounterVec
+	logDropped       *prometheus.CounterVec
+
+	httpSeries sync.Map // httpSeriesKey → httpSeries
 }
 
 // New registers every collector, plus the Go and process collectors.
@@ -64,7 +68,9 @@ func New() *Metrics {
 		Help: "Failed calls to the kv store (Redis), by operation."}, []string{"op"})
 	m.purged = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_tokens_purged_total",
 		Help: "Cached tokens deleted because their API key was removed or revoked, by tenant and key id."}, []string{"tenant", "key_id"})
-	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.tokensServed, m.upstreamCalls,
+	m.logDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bff_log_lines_dropped_total",
+		Help: "Log lines dropped because the log buffer was full (the log reader is slower than traffic), by class: routine, or priority (audit, security, warnings, errors)."}, []string{"class"})
+	for _, c := range []prometheus.Collector{m.logDropped, m.httpRequests, m.httpDuration, m.tokensServed, m.upstreamCalls,
 		m.upstreamDuration, m.keyFallbacks, m.lockWaits, m.lockWaitSeconds, m.configReloads, m.sessions, m.kvErrors, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -110,8 +116,31 @@ func (m *Metrics) HTTP(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.httpRequests.WithLabelValues(route, Method(method), strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+	// The series of a (route, method, status) are looked up once and kept: label hashing
+	// and formatting the status were a measurable share of a warm request. Routes are
+	// patterns and methods a fixed set (Method), so the set is small and bounded.
+	method = Method(method)
+	k := httpSeriesKey{route, method, status}
+	s, ok := m.httpSeries.Load(k)
+	if !ok {
+		s, _ = m.httpSeries.LoadOrStore(k, httpSeries{
+			requests: m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.httpDuration.WithLabelValues(route),
+		})
+	}
+	hs := s.(httpSeries)
+	hs.requests.Inc()
+	hs.duration.Observe(d.Seconds())
+}
+
+type httpSeriesKey struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // TokenServed records a client token handed out.
@@ -180,4 +209,12 @@ func (m *Metrics) Purged(tenant, keyID string, n int) {
 		return
 	}
 	m.purged.WithLabelValues(tenant, keyID).Add(float64(n))
+}
+
+// LogDropped records a log line dropped by the log buffer; class is routine or priority.
+func (m *Metrics) LogDropped(class string) {
+	if m == nil {
+		return
+	}
+	m.logDropped.WithLabelValues(class).Inc()
 }

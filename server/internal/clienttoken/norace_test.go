@@ -1,0 +1,5 @@
+//go:build !race
+
+package clienttoken
+
+const raceEnabled = false
