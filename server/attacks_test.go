@@ -113,7 +113,7 @@ func TestAttackUniqueMethods(t *testing.T) {
 // is of the server as deployed.
 func TestAttackConcurrentFailedLogins(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("needs /proc to read a process's peak RSS")
+		skipFor(t, skipNoProc, "needs /proc to read a process's peak RSS")
 	}
 	const concurrent, rounds = 64, 3
 	s := newStack(t, stackOptions{extra: "login:\n  max_attempts_per_ip: 100000\n  max_attempts_per_account: 100000\n"})
@@ -256,6 +256,7 @@ func TestAttackDisableRacesTokenRequest(t *testing.T) {
 // record under their own session's id. Their cookie must then be no session at all, not
 // alice's.
 func TestAttackRecordCopiedUnderAnotherID(t *testing.T) {
+	needRedis(t, "copies a session record in Redis")
 	s := newStack(t, stackOptions{cacheTTL: "0s"})
 	s.addUser("acme", "alice@acme.test", testPassword)
 	s.addUser("acme", "mallory@acme.test", testPassword)
@@ -399,11 +400,14 @@ func TestAttackConsentFlood(t *testing.T) {
 	if statuses[200] != 30 || statuses[429] != 70 {
 		t.Errorf("statuses %v, want 30 × 200 and 70 × 429", statuses)
 	}
-	keys := kvtest.Keys(t, s.redisURL, s.prefix+"state:*")
-	t.Logf("%d state keys after 100 calls", len(keys))
-	if len(keys) > 5 {
-		t.Errorf("%d state keys, want at most 5", len(keys))
-	}
+	t.Run("at most 5 states kept", func(t *testing.T) {
+		s.needRedisFor(t, "counts the state keys in Redis")
+		keys := kvtest.Keys(t, s.redisURL, s.prefix+"state:*")
+		t.Logf("%d state keys after 100 calls", len(keys))
+		if len(keys) > 5 {
+			t.Errorf("%d state keys, want at most 5", len(keys))
+		}
+	})
 	// The newest state still works.
 	if resp := c.do("GET", "/connect/return?state="+last, "", nil); resp.status != 303 || strings.Contains(resp.header.Get("Location"), "error") {
 		t.Errorf("the newest state: %d %s", resp.status, resp.header.Get("Location"))
@@ -535,6 +539,7 @@ func TestAttackSmallerPoints(t *testing.T) {
 	t.Run("login keys hold keyed hashes", func(t *testing.T) {
 		sum := sha256.Sum256([]byte("pat@acme.test"))
 		unkeyed := hex.EncodeToString(sum[:12])
+		s.needRedisFor(t, "reads the login counters' keys in Redis")
 		keys := kvtest.Keys(t, s.redisURL, s.prefix+"rl:login:*")
 		if len(keys) == 0 {
 			t.Fatal("no login counters in Redis")

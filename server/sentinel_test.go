@@ -24,6 +24,7 @@ import (
 // request that fails meanwhile is a prompt 503 store_unavailable with Retry-After, never a 401
 // that would log people out nor a 500.
 func TestSentinelFailoverKeepsSessionsAndTokens(t *testing.T) {
+	needRedis(t, "starts a Sentinel deployment for two replicas")
 	tests := []struct {
 		name string
 		fail func(t *testing.T, rs *kvtest.Sentinel) // returns once every Sentinel names the new master
