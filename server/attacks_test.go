@@ -217,6 +217,7 @@ func TestAttackConcurrentFailedLogins(t *testing.T) {
 func TestAttackDisableRacesTokenRequest(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 10s\n"})
 	s.addUser("acme", "dana@acme.test", testPassword)
+	s.needRedis("the command line reaches replicas' sessions only through Redis")
 	r1, r2 := s.start(), s.start()
 	dana := newClient(t, r1.url)
 	dana.mustLogin("acme", "dana@acme.test", testPassword)
@@ -362,7 +363,8 @@ func TestAttackGlobalFailureCeiling(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "login:\n  max_failures_global: 4\n"})
 	s.addUser("acme", "vic@acme.test", testPassword)
 	s.addUser("acme", "other@acme.test", testPassword)
-	r1, r2 := s.start(), s.start()
+	rs := s.replicas(2)
+	r1, r2 := rs[0], rs[1]
 	own := newClient(t, r1.url)
 	own.mustLogin("acme", "vic@acme.test", testPassword)
 	for i := range 4 { // spread over replicas, addresses and accounts

@@ -132,7 +132,8 @@ func TestClientTokenTwoTenants(t *testing.T) {
 func TestConcurrentFirstRequestsCreateOneBasiqUser(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 15s\n"})
 	s.addUser("acme", "erin@acme.test", testPassword)
-	r1, r2 := s.start(), s.start()
+	rs := s.replicas(2)
+	r1, r2 := rs[0], rs[1]
 	s.emu.SetLatency(50 * time.Millisecond)
 
 	c := newClient(t, r1.url)

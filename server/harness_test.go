@@ -309,6 +309,25 @@ func (s *stack) start() *replica {
 	return startReplica(s.t, s.getenv, s.discardLogs)
 }
 
+// replicas starts n replicas sharing the stack's Redis. On the in-process store it starts one
+// and returns it n times: the test still checks the single-replica contract, and what only a
+// fleet adds is tested when BFF_TEST_REDIS_URL is set.
+func (s *stack) replicas(n int) []*replica {
+	s.t.Helper()
+	rs := make([]*replica, n)
+	for i := range rs {
+		if i > 0 && s.redisURL == "" {
+			rs[i] = rs[0]
+			continue
+		}
+		rs[i] = s.start()
+	}
+	if n > 1 && s.redisURL == "" {
+		s.t.Logf("one replica in place of %d: the in-process store is not shared", n)
+	}
+	return rs
+}
+
 func startRun(t testing.TB, getenv func(string) string) *replica {
 	t.Helper()
 	return startReplica(t, getenv, false)
