@@ -577,3 +577,61 @@ func TestClientTokenLimits(t *testing.T) {
 		t.Errorf("/token was called past the budget")
 	}
 }
+
+// TestClientTokenLimitsOneReplica: on one replica, whatever the store, the per-session limit
+// answers 429 with Retry-After past its count without touching other sessions, and the
+// per-tenant mint budget refuses a new mint with 503 while still serving cached tokens.
+// (TestClientTokenLimits adds what a fleet sharing Redis must also hold.)
+func TestClientTokenLimitsOneReplica(t *testing.T) {
+	t.Run("per-session limit", func(t *testing.T) {
+		s := newStack(t, stackOptions{extra: "client_token:\n  rate_limit: 5\n"})
+		r := s.start()
+		users := loginMany(t, s, []*replica{r}, "beta", 2) // one request each
+		for range 4 {
+			users[0].mustToken()
+		}
+		_, resp := users[0].token()
+		if resp.status != 429 || resp.errorCode(t) != "rate_limited" || resp.header.Get("Retry-After") == "" {
+			t.Fatalf("6th request in a minute: %d %s", resp.status, resp.body)
+		}
+		users[1].mustToken() // another session is not affected
+	})
+	t.Run("mint budget", func(t *testing.T) {
+		// Each 3.0 user's token is bound to their Basiq user: every new user needs a new mint.
+		s := newStack(t, stackOptions{extra: "client_token:\n  mint_budget: 3\n  l1_ttl: 0s\n"})
+		r := s.start()
+		var served []*client
+		for i := 0; ; i++ {
+			if i > 3 {
+				t.Fatalf("%d users served with a budget of 3 mints (%d /token calls)", i, s.emu.TokenCalls())
+			}
+			email := fmt.Sprintf("budget%d@acme.test", i)
+			s.addUser("acme", email, testPassword)
+			c := newClient(t, r.url)
+			c.mustLogin("acme", email, testPassword)
+			calls := s.emu.TokenCalls()
+			_, resp := c.token()
+			if resp.status == 200 {
+				served = append(served, c)
+				continue
+			}
+			if calls < 3 {
+				t.Fatalf("refused after %d /token calls, budget 3: %d %s", calls, resp.status, resp.body)
+			}
+			if resp.status != 503 || resp.errorCode(t) != "upstream_unavailable" || resp.header.Get("Retry-After") == "" {
+				t.Fatalf("a mint past the budget: %d %s", resp.status, resp.body)
+			}
+			if got := s.emu.TokenCalls(); got != calls {
+				t.Errorf("/token was called past the budget (%d calls, then %d)", calls, got)
+			}
+			break
+		}
+		if len(served) == 0 {
+			t.Fatal("nobody was served before the budget ran out")
+		}
+		t.Logf("%d users served with a budget of 3 mints, the next refused", len(served))
+		for _, c := range served {
+			c.mustToken() // cached tokens are still served
+		}
+	})
+}
