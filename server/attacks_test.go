@@ -113,7 +113,7 @@ func TestAttackUniqueMethods(t *testing.T) {
 // is of the server as deployed.
 func TestAttackConcurrentFailedLogins(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("needs /proc to read a process's peak RSS")
+		skipFor(t, skipNoProc, "needs /proc to read a process's peak RSS")
 	}
 	const concurrent, rounds = 64, 3
 	s := newStack(t, stackOptions{extra: "login:\n  max_attempts_per_ip: 100000\n  max_attempts_per_account: 100000\n"})
@@ -217,6 +217,7 @@ func TestAttackConcurrentFailedLogins(t *testing.T) {
 func TestAttackDisableRacesTokenRequest(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 10s\n"})
 	s.addUser("acme", "dana@acme.test", testPassword)
+	s.needRedis("the command line reaches replicas' sessions only through Redis")
 	r1, r2 := s.start(), s.start()
 	dana := newClient(t, r1.url)
 	dana.mustLogin("acme", "dana@acme.test", testPassword)
@@ -256,6 +257,7 @@ func TestAttackDisableRacesTokenRequest(t *testing.T) {
 // record under their own session's id. Their cookie must then be no session at all, not
 // alice's.
 func TestAttackRecordCopiedUnderAnotherID(t *testing.T) {
+	needRedis(t, "copies a session record in Redis")
 	s := newStack(t, stackOptions{cacheTTL: "0s"})
 	s.addUser("acme", "alice@acme.test", testPassword)
 	s.addUser("acme", "mallory@acme.test", testPassword)
@@ -361,7 +363,8 @@ func TestAttackGlobalFailureCeiling(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "login:\n  max_failures_global: 4\n"})
 	s.addUser("acme", "vic@acme.test", testPassword)
 	s.addUser("acme", "other@acme.test", testPassword)
-	r1, r2 := s.start(), s.start()
+	rs := s.replicas(2)
+	r1, r2 := rs[0], rs[1]
 	own := newClient(t, r1.url)
 	own.mustLogin("acme", "vic@acme.test", testPassword)
 	for i := range 4 { // spread over replicas, addresses and accounts
@@ -399,11 +402,14 @@ func TestAttackConsentFlood(t *testing.T) {
 	if statuses[200] != 30 || statuses[429] != 70 {
 		t.Errorf("statuses %v, want 30 × 200 and 70 × 429", statuses)
 	}
-	keys := kvtest.Keys(t, s.redisURL, s.prefix+"state:*")
-	t.Logf("%d state keys after 100 calls", len(keys))
-	if len(keys) > 5 {
-		t.Errorf("%d state keys, want at most 5", len(keys))
-	}
+	t.Run("at most 5 states kept", func(t *testing.T) {
+		s.needRedisFor(t, "counts the state keys in Redis")
+		keys := kvtest.Keys(t, s.redisURL, s.prefix+"state:*")
+		t.Logf("%d state keys after 100 calls", len(keys))
+		if len(keys) > 5 {
+			t.Errorf("%d state keys, want at most 5", len(keys))
+		}
+	})
 	// The newest state still works.
 	if resp := c.do("GET", "/connect/return?state="+last, "", nil); resp.status != 303 || strings.Contains(resp.header.Get("Location"), "error") {
 		t.Errorf("the newest state: %d %s", resp.status, resp.header.Get("Location"))
@@ -535,6 +541,7 @@ func TestAttackSmallerPoints(t *testing.T) {
 	t.Run("login keys hold keyed hashes", func(t *testing.T) {
 		sum := sha256.Sum256([]byte("pat@acme.test"))
 		unkeyed := hex.EncodeToString(sum[:12])
+		s.needRedisFor(t, "reads the login counters' keys in Redis")
 		keys := kvtest.Keys(t, s.redisURL, s.prefix+"rl:login:*")
 		if len(keys) == 0 {
 			t.Fatal("no login counters in Redis")

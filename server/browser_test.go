@@ -414,7 +414,7 @@ func chromiumPath(t *testing.T) string {
 		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
 			t.Fatalf("no Chromium, and BFF_TEST_REQUIRE_SERVICES=1: %v", err)
 		}
-		t.Skipf("no Chromium (%v): set BFF_TEST_CHROMIUM or put chromium on PATH", err)
+		skipFor(t, skipNoChromium, fmt.Sprintf("%v: set BFF_TEST_CHROMIUM or put chromium on PATH", err))
 	}
 	return path
 }

@@ -113,16 +113,18 @@ func TestClientTokenTwoTenants(t *testing.T) {
 		}
 	}
 
-	// The cache keys hold every mint parameter, under the configured prefix.
-	keys := strings.Join(kvtest.Keys(t, s.redisURL, s.prefix+"tok:*"), "\n")
-	for _, want := range []string{
-		s.prefix + "tok:acme:acme-1:", ":CLIENT_ACCESS:" + info.UserID,
-		s.prefix + "tok:beta:beta-1:", ":CLIENT_ACCESS:-",
-	} {
-		if !strings.Contains(keys, want) {
-			t.Errorf("Redis keys lack %q:\n%s", want, keys)
+	t.Run("the cache keys hold every mint parameter, under the configured prefix", func(t *testing.T) {
+		s.needRedisFor(t, "reads the token keys in Redis")
+		keys := strings.Join(kvtest.Keys(t, s.redisURL, s.prefix+"tok:*"), "\n")
+		for _, want := range []string{
+			s.prefix + "tok:acme:acme-1:", ":CLIENT_ACCESS:" + info.UserID,
+			s.prefix + "tok:beta:beta-1:", ":CLIENT_ACCESS:-",
+		} {
+			if !strings.Contains(keys, want) {
+				t.Errorf("Redis keys lack %q:\n%s", want, keys)
+			}
 		}
-	}
+	})
 }
 
 // TestConcurrentFirstRequestsCreateOneBasiqUser: Basiq does not de-duplicate users, so 50
@@ -130,7 +132,8 @@ func TestClientTokenTwoTenants(t *testing.T) {
 func TestConcurrentFirstRequestsCreateOneBasiqUser(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 15s\n"})
 	s.addUser("acme", "erin@acme.test", testPassword)
-	r1, r2 := s.start(), s.start()
+	rs := s.replicas(2)
+	r1, r2 := rs[0], rs[1]
 	s.emu.SetLatency(50 * time.Millisecond)
 
 	c := newClient(t, r1.url)
@@ -364,6 +367,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	r := s.start()
 	var secrets []string
 	var errorBodies []string
+	keyFailures := false // the removed key raised an ALERT line
 	for _, tenant := range []struct{ id, email string }{{"acme", "hana@acme.test"}, {"beta", "ivan@beta.test"}} {
 		c := newClient(t, r.url)
 		if resp := c.login(tenant.id, tenant.email, "wrong password here"); resp.status != 401 {
@@ -377,29 +381,34 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		}
 		tok := c.mustToken()
 		secrets = append(secrets, tok.AccessToken)
-		// Failures with the key in play: a deleted key and an outage.
-		if err := kvtest.DeletePrefix(s.redisURL, s.prefix+"tok:"); err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range s.keys {
-			s.emu.RemoveKey(k)
-		}
-		_, resp := c.token()
-		errorBodies = append(errorBodies, string(resp.body))
-		for _, k := range s.keys {
-			s.emu.AddKey(k, emulator.KeyOptions{})
-		}
-		s.emu.SetFault(emulator.Fault{Status: 500})
-		_, resp = c.token()
-		errorBodies = append(errorBodies, string(resp.body))
-		s.emu.SetFault(emulator.Fault{})
+		// Failures with the key in play: a deleted key and an outage. Dropping the cached
+		// token so that the next request mints again needs the keys in Redis.
+		t.Run(tenant.id+" key failures", func(t *testing.T) {
+			s.needRedisFor(t, "drops the cached tokens in Redis")
+			if err := kvtest.DeletePrefix(s.redisURL, s.prefix+"tok:"); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range s.keys {
+				s.emu.RemoveKey(k)
+			}
+			_, resp := c.token()
+			errorBodies = append(errorBodies, string(resp.body))
+			for _, k := range s.keys {
+				s.emu.AddKey(k, emulator.KeyOptions{})
+			}
+			s.emu.SetFault(emulator.Fault{Status: 500})
+			_, resp = c.token()
+			errorBodies = append(errorBodies, string(resp.body))
+			s.emu.SetFault(emulator.Fault{})
+			keyFailures = true
+		})
 	}
 	for _, k := range s.keys {
 		secrets = append(secrets, k)
 	}
 	secrets = append(secrets, testPassword, "wrong password here", s.env["SESSION_KEY"], s.env["CACHE_KEY"])
 	logs := r.logs.String()
-	if !strings.Contains(logs, `"audit":true,"key_id":`) || !strings.Contains(logs, "ALERT") {
+	if !strings.Contains(logs, `"audit":true,"key_id":`) || keyFailures && !strings.Contains(logs, "ALERT") {
 		t.Fatalf("the logs do not show the flow ran:\n%s", logs)
 	}
 	for _, sec := range secrets {
@@ -572,4 +581,62 @@ func TestClientTokenLimits(t *testing.T) {
 	if got := s.emu.TokenCalls(); got != calls {
 		t.Errorf("/token was called past the budget")
 	}
+}
+
+// TestClientTokenLimitsOneReplica: on one replica, whatever the store, the per-session limit
+// answers 429 with Retry-After past its count without touching other sessions, and the
+// per-tenant mint budget refuses a new mint with 503 while still serving cached tokens.
+// (TestClientTokenLimits adds what a fleet sharing Redis must also hold.)
+func TestClientTokenLimitsOneReplica(t *testing.T) {
+	t.Run("per-session limit", func(t *testing.T) {
+		s := newStack(t, stackOptions{extra: "client_token:\n  rate_limit: 5\n"})
+		r := s.start()
+		users := loginMany(t, s, []*replica{r}, "beta", 2) // one request each
+		for range 4 {
+			users[0].mustToken()
+		}
+		_, resp := users[0].token()
+		if resp.status != 429 || resp.errorCode(t) != "rate_limited" || resp.header.Get("Retry-After") == "" {
+			t.Fatalf("6th request in a minute: %d %s", resp.status, resp.body)
+		}
+		users[1].mustToken() // another session is not affected
+	})
+	t.Run("mint budget", func(t *testing.T) {
+		// Each 3.0 user's token is bound to their Basiq user: every new user needs a new mint.
+		s := newStack(t, stackOptions{extra: "client_token:\n  mint_budget: 3\n  l1_ttl: 0s\n"})
+		r := s.start()
+		var served []*client
+		for i := 0; ; i++ {
+			if i > 3 {
+				t.Fatalf("%d users served with a budget of 3 mints (%d /token calls)", i, s.emu.TokenCalls())
+			}
+			email := fmt.Sprintf("budget%d@acme.test", i)
+			s.addUser("acme", email, testPassword)
+			c := newClient(t, r.url)
+			c.mustLogin("acme", email, testPassword)
+			calls := s.emu.TokenCalls()
+			_, resp := c.token()
+			if resp.status == 200 {
+				served = append(served, c)
+				continue
+			}
+			if calls < 3 {
+				t.Fatalf("refused after %d /token calls, budget 3: %d %s", calls, resp.status, resp.body)
+			}
+			if resp.status != 503 || resp.errorCode(t) != "upstream_unavailable" || resp.header.Get("Retry-After") == "" {
+				t.Fatalf("a mint past the budget: %d %s", resp.status, resp.body)
+			}
+			if got := s.emu.TokenCalls(); got != calls {
+				t.Errorf("/token was called past the budget (%d calls, then %d)", calls, got)
+			}
+			break
+		}
+		if len(served) == 0 {
+			t.Fatal("nobody was served before the budget ran out")
+		}
+		t.Logf("%d users served with a budget of 3 mints, the next refused", len(served))
+		for _, c := range served {
+			c.mustToken() // cached tokens are still served
+		}
+	})
 }

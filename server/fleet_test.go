@@ -235,8 +235,9 @@ func TestFleetBasiqOutage(t *testing.T) {
 // (Basiq hangs on its call). Another replica waits out the lease, then mints.
 func TestFleetReplicaKilledHoldingLock(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the server binary")
+		skipFor(t, skipShort, "builds the server binary")
 	}
+	needRedis(t, "a second replica process")
 	s := newStack(t, stackOptions{extra: "client_token:\n  deadline: 15s\n  l1_ttl: 100ms\n"})
 	bin := filepath.Join(t.TempDir(), "bff")
 	build := exec.Command("go", "build", "-o", bin, ".")

@@ -25,8 +25,12 @@ import (
 	"github.com/basiq-bff/bff/server/internal/store/storetest"
 )
 
-// stack is a test deployment: the Basiq emulator, a config file, a real Postgres schema and
-// a real Redis prefix shared by every replica started from it.
+// stack is a test deployment: the Basiq emulator, a config file, a database and a kv store.
+// With BFF_TEST_DATABASE_URL and BFF_TEST_REDIS_URL set it uses a fresh Postgres schema and a
+// fresh Redis prefix shared by every replica started from it; without them, a SQLite file and
+// the in-process store of a single replica (single_replica: true), so the HTTP contract is
+// tested on every `go test`. Tests that need what only a shared Redis gives (two replicas, the
+// keys themselves) say so with needRedis.
 type stack struct {
 	t        testing.TB
 	emu      *emulator.Emulator
@@ -52,6 +56,8 @@ type stack struct {
 	bufferedLogs bool
 	// logTo, when set, receives replicas' logs instead of r.logs (see stackOptions.logTo).
 	logTo io.Writer
+	// started counts the replicas started; on the in-process store only the first may run.
+	started int
 }
 
 // stackOptions shape the config written for a stack.
@@ -86,23 +92,28 @@ type stackOptions struct {
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	redisURL, prefix := o.redisURL, "bfftest:"
-	if redisURL == "" {
+	if redisURL == "" && haveRedis() {
 		redisURL = kvtest.RedisURL(t)
 		prefix = kvtest.Prefix(t, redisURL)
 	}
-	if o.redisQuery != "" {
+	if o.redisQuery != "" && redisURL != "" {
 		sep := "?"
 		if strings.Contains(redisURL, "?") {
 			sep = "&"
 		}
 		redisURL += sep + o.redisQuery
 	}
+	dir := t.TempDir()
+	dbURL := "sqlite:" + filepath.Join(dir, "bff.db")
+	if havePostgres() {
+		dbURL = storetest.PostgresURL(t)
+	}
 	s := &stack{
 		t:           t,
-		dir:         t.TempDir(),
+		dir:         dir,
 		redisURL:    redisURL,
 		prefix:      prefix,
-		dbURL:       storetest.PostgresURL(t),
+		dbURL:       dbURL,
 		keys:        map[string]string{"ACME_KEY": emulator.GenerateKey(), "ACME_KEY_OLD": emulator.GenerateKey(), "BETA_KEY": emulator.GenerateKey()},
 		cors:        o.cors,
 		discardLogs: o.discardLogs,
@@ -166,6 +177,9 @@ func (s *stack) writeConfig(extra string) {
 		cors = s.cors
 	}
 	corsYAML, _ := json.Marshal(cors) // a JSON array is a YAML flow sequence
+	if s.redisURL == "" {
+		extra += "\nsingle_replica: true\n"
+	}
 	var session string
 	if s.cacheTTL != "" {
 		session = "\n  cache_ttl: " + s.cacheTTL
@@ -267,13 +281,51 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// start runs a replica with s's config until the test ends.
+// needRedis skips the test unless the stack's replicas share a Redis: the test runs more than
+// one replica, or reads the keys themselves.
+func (s *stack) needRedis(why string) {
+	s.t.Helper()
+	s.needRedisFor(s.t, why)
+}
+
+// needRedisFor is needRedis for t, a subtest of the stack's test.
+func (s *stack) needRedisFor(t testing.TB, why string) {
+	t.Helper()
+	if s.redisURL == "" {
+		skipFor(t, skipNoRedis, why)
+	}
+}
+
+// start runs a replica with s's config until the test ends. On the in-process store a second
+// replica would not share the first one's sessions and tokens, so the test skips there.
 func (s *stack) start() *replica {
 	s.t.Helper()
+	if s.started++; s.started > 1 {
+		s.needRedis("a second replica")
+	}
 	if s.logTo != nil {
 		return startReplicaTo(s.t, s.getenv, s.logTo)
 	}
 	return startReplica(s.t, s.getenv, s.discardLogs)
+}
+
+// replicas starts n replicas sharing the stack's Redis. On the in-process store it starts one
+// and returns it n times: the test still checks the single-replica contract, and what only a
+// fleet adds is tested when BFF_TEST_REDIS_URL is set.
+func (s *stack) replicas(n int) []*replica {
+	s.t.Helper()
+	rs := make([]*replica, n)
+	for i := range rs {
+		if i > 0 && s.redisURL == "" {
+			rs[i] = rs[0]
+			continue
+		}
+		rs[i] = s.start()
+	}
+	if n > 1 && s.redisURL == "" {
+		s.t.Logf("one replica in place of %d: the in-process store is not shared", n)
+	}
+	return rs
 }
 
 func startRun(t testing.TB, getenv func(string) string) *replica {

@@ -46,7 +46,7 @@ const (
 // default, above) or "refresh" (see loadRefresh; one run, 25s by default, no baseline).
 func TestLoad(t *testing.T) {
 	if os.Getenv("BFF_LOAD") != "1" {
-		t.Skip("set BFF_LOAD=1 to run the load test (scripts/load.sh does)")
+		skipFor(t, skipNoLoad, "set BFF_LOAD=1 to run the load test (scripts/load.sh does)")
 	}
 	mode := os.Getenv("BFF_LOAD_MODE")
 	if mode == "" {

@@ -47,15 +47,24 @@ func TestOperationalMetrics(t *testing.T) {
 		strings.TrimSpace(version) != bi.String() {
 		t.Errorf("build info: --version %q, metrics %q, want %q", version, metricLines(t, r, "bff_build_info"), want)
 	}
-	for _, want := range []string{
+	wants := []string{
 		`bff_circuit_breaker_state{tenant="beta"} 0`,
 		`bff_circuit_breaker_state{tenant="acme"} 0`,
 		`go_sql_open_connections{db_name="bff"}`,
 		`go_sql_max_open_connections{db_name="bff"}`,
-		`bff_redis_pool_connections `,
-		`bff_redis_pool_hits_total `,
-		`bff_redis_pool_timeouts_total `,
-	} {
+	}
+	// The Redis pool's gauges exist only with Redis; the in-process store has no pool.
+	redisPool := []string{`bff_redis_pool_connections `, `bff_redis_pool_hits_total `, `bff_redis_pool_timeouts_total `}
+	if s.redisURL != "" {
+		wants = append(wants, redisPool...)
+	} else {
+		for _, l := range redisPool {
+			if got := metricLines(t, r, l); len(got) != 0 {
+				t.Errorf("/metrics has %s without Redis", got)
+			}
+		}
+	}
+	for _, want := range wants {
 		if len(metricLines(t, r, want)) == 0 {
 			t.Errorf("/metrics lacks %s", want)
 		}

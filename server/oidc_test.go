@@ -216,9 +216,12 @@ func TestOIDCSignIn(t *testing.T) {
 		if out, err := s.cli("", "users", "disable", "--tenant", "acme", "--email", "dave@acme.test"); err != nil {
 			t.Fatalf("disable: %v %s", err, out)
 		}
-		if _, resp := c.token(); resp.status != http.StatusUnauthorized {
-			t.Errorf("token after disable: %d", resp.status)
-		}
+		t.Run("its session ends", func(t *testing.T) {
+			s.needRedisFor(t, "the command line reaches a replica's sessions only through Redis")
+			if _, resp := c.token(); resp.status != http.StatusUnauthorized {
+				t.Errorf("token after disable: %d", resp.status)
+			}
+		})
 		if code := loginError(t, signIn(t, idp, newClient(t, r.url), "dave", "/")); code != "account_disabled" {
 			t.Errorf("login_error = %q, want account_disabled", code)
 		}

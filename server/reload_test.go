@@ -136,7 +136,7 @@ func TestRotationUnderLoad(t *testing.T) {
 // validate, changes nothing.
 func TestReloadRejectsBadChanges(t *testing.T) {
 	s, keys := rotationStack(t, "")
-	rs := []*replica{s.start(), s.start()}
+	rs := s.replicas(2)
 	users := loginMany(t, s, rs, "beta", 1)
 	before := users[0].mustToken()
 	mintedWithA := s.emu.MintedByKey(keys["a"])

@@ -8,12 +8,12 @@ export function byId(id, doc = globalThis.document) {
   return el;
 }
 
-export function setText(id, text) {
-  byId(id).textContent = text;
+export function setText(id, text, doc = globalThis.document) {
+  byId(id, doc).textContent = text;
 }
 
-export function show(id, visible = true) {
-  byId(id).hidden = !visible;
+export function show(id, visible = true, doc = globalThis.document) {
+  byId(id, doc).hidden = !visible;
 }
 
 /**
@@ -56,8 +56,8 @@ export function renderSteps(list, steps) {
 }
 
 /** setMessage fills a message element; kind ('ok' | 'error' | 'info') only changes its colour. */
-export function setMessage(id, text, kind = 'info') {
-  const el = byId(id);
+export function setMessage(id, text, kind = 'info', doc = globalThis.document) {
+  const el = byId(id, doc);
   el.textContent = text;
   el.dataset.kind = kind;
 }
