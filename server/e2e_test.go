@@ -543,11 +543,7 @@ func TestSessionsEndEverywhere(t *testing.T) {
 func TestClientTokenLimits(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "client_token:\n  rate_limit: 5\n  mint_budget: 3\n  l1_ttl: 0s\n"})
 	rs := []*replica{s.start(), s.start()}
-	// The limit counts in fixed one-minute windows: six requests that straddle a window's end
-	// are two windows' worth, and the sixth is rightly admitted. Start early in a window.
-	if left := time.Minute - time.Duration(time.Now().UnixNano()%int64(time.Minute)); left < 20*time.Second {
-		time.Sleep(left + 100*time.Millisecond)
-	}
+	startEarlyInMinute()
 	users := loginMany(t, s, rs, "beta", 2) // one token each: 1 client mint, 1 server mint
 	a1, a2 := sameSession(t, users[0], rs[0]), sameSession(t, users[0], rs[1])
 	// Replicas learn each other's counts when they flush theirs (every 250 ms).
@@ -591,6 +587,7 @@ func TestClientTokenLimitsOneReplica(t *testing.T) {
 	t.Run("per-session limit", func(t *testing.T) {
 		s := newStack(t, stackOptions{extra: "client_token:\n  rate_limit: 5\n"})
 		r := s.start()
+		startEarlyInMinute()
 		users := loginMany(t, s, []*replica{r}, "beta", 2) // one request each
 		for range 4 {
 			users[0].mustToken()
@@ -639,4 +636,13 @@ func TestClientTokenLimitsOneReplica(t *testing.T) {
 			c.mustToken() // cached tokens are still served
 		}
 	})
+}
+
+// startEarlyInMinute waits, if need be, until a new minute has just begun. The per-session
+// limit counts in fixed one-minute windows: requests that straddle a window's end are two
+// windows' worth, and a test expecting a refusal would rightly see it admitted.
+func startEarlyInMinute() {
+	if left := time.Minute - time.Duration(time.Now().UnixNano()%int64(time.Minute)); left < 20*time.Second {
+		time.Sleep(left + 100*time.Millisecond)
+	}
 }
