@@ -176,7 +176,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 	}
 	ok, verr := s.verify(ctx, hash, a.Password)
 	if errors.Is(verr, errBusy) {
-		return nil, "", apperr.Retry(apperr.Busy, verr, "", time.Second)
+		return nil, "", apperr.Wrap(apperr.Busy, verr, "")
 	}
 	// A user who signs in only through the tenant's identity provider has no password: the
 	// dummy verify keeps the timing the same, and the answer is the same as a wrong password.

@@ -293,7 +293,7 @@ func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding s
 		s.maybeRefresh(sp, keys, cached, now)
 		return cached, SourceRedis, nil
 	case err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, errCorrupt):
-		return entry{}, "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return entry{}, "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	// A launch wants more life than a request: it must not share a request's flight, whose
 	// result may be good enough for the request but not for the launch.
@@ -381,7 +381,7 @@ func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, kind s
 		res := r.Val.(result)
 		return res.e, res.src, nil
 	case <-ctx.Done():
-		return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+		return entry{}, "", apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
 	}
 }
 
@@ -416,7 +416,7 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kin
 		select {
 		case <-ctx.Done():
 			s.metrics.LockWait(kind, "timeout", time.Since(waitStart))
-			return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+			return entry{}, "", apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 100*time.Millisecond)
@@ -579,7 +579,7 @@ func (s *Service) tryLock(ctx context.Context, key string) (*lock, error) {
 	}
 	won, err := s.kv.SetNX(ctx, key, owner, s.o.LockLease)
 	if err != nil {
-		return nil, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	if !won {
 		return nil, nil

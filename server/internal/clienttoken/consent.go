@@ -126,7 +126,7 @@ func (s *Service) withServerToken(ctx context.Context, t *tenant.Tenant, endpoin
 		if basiq.Classify(err) == basiq.ClassTokenExpired && attempt == 0 {
 			sp := spec{t: t, key: keyByID(t, srv.KeyID), scope: basiq.ScopeServer, binding: "-"}
 			if derr := s.drop(ctx, sp.cacheKey()); derr != nil {
-				return apperr.Retry(apperr.StoreUnavailable, derr, "", time.Second)
+				return apperr.Wrap(apperr.StoreUnavailable, derr, "")
 			}
 			continue
 		}
@@ -159,7 +159,7 @@ func (s *Service) RecreateBasiqUser(ctx context.Context, t *tenant.Tenant, userI
 		}
 		select {
 		case <-ctx.Done():
-			return "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+			return "", apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 100*time.Millisecond)
@@ -189,7 +189,7 @@ func (s *Service) recreateLocked(ctx context.Context, t *tenant.Tenant, userID i
 		}
 		won, err := s.kv.SetNX(ctx, "recreated:"+t.ID+":"+strconv.FormatInt(userID, 10), []byte{1}, recreateWindow)
 		if err != nil {
-			return "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+			return "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 		if !won {
 			s.metrics.BasiqUserRecreated(t.ID, "refused")
@@ -204,7 +204,7 @@ func (s *Service) recreateLocked(ctx context.Context, t *tenant.Tenant, userID i
 	// The stale user's cached tokens are useless now: forget them.
 	for _, k := range t.Keys {
 		if err := s.drop(ctx, spec{t: t, key: k, scope: basiq.ScopeClient, binding: stale}.cacheKey()); err != nil {
-			return "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+			return "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 	}
 	id, err := s.createBasiqUser(ctx, t, userID, email)

@@ -39,7 +39,7 @@ func (s *Service) BasiqUser(ctx context.Context, t *tenant.Tenant, userID int64,
 		}
 		select {
 		case <-ctx.Done():
-			return "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+			return "", apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 100*time.Millisecond)
@@ -71,7 +71,7 @@ func (s *Service) createBasiqUser(ctx context.Context, t *tenant.Tenant, userID 
 		if basiq.Classify(err) == basiq.ClassTokenExpired && attempt == 0 {
 			sp := spec{t: t, key: keyByID(t, srv.KeyID), scope: basiq.ScopeServer, binding: "-"}
 			if derr := s.drop(ctx, sp.cacheKey()); derr != nil {
-				return "", apperr.Retry(apperr.StoreUnavailable, derr, "", time.Second)
+				return "", apperr.Wrap(apperr.StoreUnavailable, derr, "")
 			}
 			continue
 		}

@@ -104,7 +104,7 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 		}
 		// The state remembers whose visit it was, so the return can forget their cached consents.
 		if err := storeState(ctx, states, sessHash, id, []byte(t.ID+"\x00"+launch.Token.BasiqUserID)); err != nil {
-			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+			return apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 		q := url.Values{"token": {launch.Token.AccessToken}, "state": {state}}
 		// Basiq reauthorises one connection from connectionId alone (consent-actions.md,

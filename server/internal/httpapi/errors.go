@@ -35,7 +35,8 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		status, code, msg, retry := apperr.Public(err)
+		kind, msg, retry := apperr.Public(err)
+		status, code := statusOf(kind), kind.Code
 		var he *echo.HTTPError
 		if errors.As(err, &he) {
 			status, code, msg = he.Code, httpCode(he.Code), http.StatusText(he.Code)+"."
@@ -58,6 +59,30 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		_ = c.JSON(status, body)
 	}
+}
+
+// statusOf is the one table from error kind to HTTP status. Every 503 also gets a
+// Retry-After (one second unless the error names its own delay); see errorHandler.
+func statusOf(k *apperr.Kind) int {
+	switch k {
+	case apperr.Invalid, apperr.InvalidState:
+		return http.StatusBadRequest
+	case apperr.InvalidCredentials, apperr.Unauthenticated:
+		return http.StatusUnauthorized
+	case apperr.CSRF, apperr.Forbidden, apperr.PasswordLoginOff:
+		return http.StatusForbidden
+	case apperr.NotFound:
+		return http.StatusNotFound
+	case apperr.Conflict:
+		return http.StatusConflict
+	case apperr.TooManyAttempts, apperr.RateLimited:
+		return http.StatusTooManyRequests
+	case apperr.UpstreamRejected:
+		return http.StatusBadGateway
+	case apperr.UpstreamUnavailable, apperr.StoreUnavailable, apperr.Busy:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // httpCode names echo's own errors (unknown route, wrong method) in our code style.

@@ -336,7 +336,7 @@ func HashID(id string) string {
 func (s *Store) Current(r *http.Request) (*sessions.Session, Data, error) {
 	sess, err := s.New(r, s.name)
 	if err != nil {
-		return nil, Data{}, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return nil, Data{}, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	if sess.IsNew {
 		return nil, Data{}, apperr.New(apperr.Unauthenticated, "")
@@ -357,10 +357,10 @@ func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
 // session is deleted, its cookie is not set and still's error is returned.
 func (s *Store) BeginChecked(w http.ResponseWriter, r *http.Request, d Data, still func(context.Context) error) error {
 	if old, err := s.New(r, s.name); err != nil {
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	} else if !old.IsNew {
 		if err := s.delete(r.Context(), old.ID, dataOf(old)); err != nil {
-			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+			return apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 	}
 	now := s.now()
@@ -375,12 +375,12 @@ func (s *Store) BeginChecked(w http.ResponseWriter, r *http.Request, d Data, sti
 	}
 	sess.ID = id
 	if err := s.write(r.Context(), id, d, true); err != nil {
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	if still != nil {
 		if err := still(r.Context()); err != nil {
 			if derr := s.delete(r.Context(), id, d); derr != nil {
-				return apperr.Retry(apperr.StoreUnavailable, derr, "", time.Second)
+				return apperr.Wrap(apperr.StoreUnavailable, derr, "")
 			}
 			return err
 		}
@@ -424,7 +424,7 @@ func (s *Store) pruneUser(ctx context.Context, tenant string, userID int64, keep
 func (s *Store) End(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
 	sess.Options.MaxAge = -1
 	if err := s.Save(r, w, sess); err != nil {
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	return nil
 }
@@ -449,7 +449,7 @@ func (s *Store) writeBack(ctx context.Context, id string, d Data) error {
 	case errors.Is(err, errGone):
 		return apperr.Wrap(apperr.Unauthenticated, err, "")
 	case err != nil:
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	return nil
 }
@@ -468,7 +468,7 @@ func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id s
 func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, error) {
 	ids, err := s.kv.SMembers(ctx, userKey(tenant, userID))
 	if err != nil {
-		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	keys := make([]string, 0, len(ids)+1)
 	for _, id := range ids {
@@ -476,7 +476,7 @@ func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, 
 	}
 	keys = append(keys, userKey(tenant, userID))
 	if err := s.kv.Delete(ctx, keys...); err != nil {
-		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	for _, id := range ids {
 		s.cache.drop(id, s.now())
