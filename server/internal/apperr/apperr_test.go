@@ -11,11 +11,11 @@ import (
 func TestPublic(t *testing.T) {
 	cause := errors.New("dial tcp 10.0.0.1:6379: secret detail")
 	tests := []struct {
-		name   string
-		err    error
-		kind   *Kind
-		msg    string
-		retry  time.Duration
+		name  string
+		err   error
+		kind  *Kind
+		msg   string
+		retry time.Duration
 	}{
 		{"kind default message", New(Unauthenticated, ""), Unauthenticated, Unauthenticated.Message, 0},
 		{"own message", New(Invalid, "Choose a tenant."), Invalid, "Choose a tenant.", 0},
