@@ -24,6 +24,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/secevent"
 	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // cliConfig is the configuration for the one-shot commands: the file, or the demo defaults
@@ -102,9 +103,9 @@ func openForCLI(ctx context.Context, env cliEnv, tenantID string) (*app, *slog.L
 func userError(err error, tenantID, email string) error {
 	switch {
 	case errors.Is(err, apperr.NotFound):
-		return fmt.Errorf("no user %s in tenant %s", store.NormalizeEmail(email), tenantID)
+		return fmt.Errorf("no user %s in tenant %s", user.NormalizeEmail(email), tenantID)
 	case errors.Is(err, apperr.Conflict):
-		return fmt.Errorf("a user %s already exists in tenant %s", store.NormalizeEmail(email), tenantID)
+		return fmt.Errorf("a user %s already exists in tenant %s", user.NormalizeEmail(email), tenantID)
 	}
 	return err
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
-	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // The causes under Login's errors, for security event reason codes. The client sees only
@@ -34,7 +34,7 @@ var (
 // Users is the part of the store that login needs.
 type Users interface {
 	// UserByEmail returns apperr.NotFound when the tenant has no such user.
-	UserByEmail(ctx context.Context, tenantID, email string) (*store.User, error)
+	UserByEmail(ctx context.Context, tenantID, email string) (*user.User, error)
 }
 
 // Limits bound login attempts within a fixed window, and the argon2 work done at once.
@@ -121,8 +121,8 @@ type Attempt struct {
 // behind one address (an office NAT) can all log in, while failures from it are capped; a
 // success does not forgive earlier failures, so one valid account cannot launder guesses
 // against others.
-func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, error) {
-	email := store.NormalizeEmail(a.Email)
+func (s *Service) Login(ctx context.Context, a Attempt) (*user.User, string, error) {
+	email := user.NormalizeEmail(a.Email)
 	now := s.now()
 	w := now.UnixNano() / int64(s.lim.Window)
 	windowLeft := max(time.Duration((w+1)*int64(s.lim.Window)-now.UnixNano()), time.Second)
@@ -286,7 +286,7 @@ func (s *Service) keyed(kind string, parts ...string) string {
 // disabled, removed or given a new password; apperr.StoreUnavailable when the database fails.
 // A login calls it once its session is stored and indexed: a `users disable` or `users passwd`
 // that ran meanwhile is then either seen here or ends the new session itself.
-func (s *Service) StillValid(ctx context.Context, u *store.User) error {
+func (s *Service) StillValid(ctx context.Context, u *user.User) error {
 	now, err := s.users.UserByEmail(ctx, u.TenantID, u.Email)
 	switch {
 	case errors.Is(err, apperr.NotFound):

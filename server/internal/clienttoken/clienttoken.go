@@ -27,8 +27,8 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
-	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // Source says where a served token came from.
@@ -45,7 +45,7 @@ const (
 // Users is the part of the store the service needs.
 type Users interface {
 	// UserByID returns apperr.NotFound for an unknown id.
-	UserByID(ctx context.Context, id int64) (*store.User, error)
+	UserByID(ctx context.Context, id int64) (*user.User, error)
 	// SetBasiqUserID stores id only if the user has none yet and returns the stored value.
 	SetBasiqUserID(ctx context.Context, userID int64, basiqUserID string) (string, error)
 	// ClearBasiqUserID unbinds basiqUserID only if it is still the stored id.

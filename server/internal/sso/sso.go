@@ -29,8 +29,8 @@ import (
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
-	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // CallbackPath is where providers send people back; the redirect URI registered at a
@@ -90,9 +90,9 @@ func refuse(code, tenantID string, err error) *Refusal {
 
 // Users is the part of the store that sign-in needs.
 type Users interface {
-	UserByOIDC(ctx context.Context, tenantID, issuer, subject string) (*store.User, error)
-	CreateOIDCUser(ctx context.Context, tenantID, email, issuer, subject string) (*store.User, error)
-	LinkOIDC(ctx context.Context, tenantID, email, issuer, subject string) (*store.User, error)
+	UserByOIDC(ctx context.Context, tenantID, issuer, subject string) (*user.User, error)
+	CreateOIDCUser(ctx context.Context, tenantID, email, issuer, subject string) (*user.User, error)
+	LinkOIDC(ctx context.Context, tenantID, email, issuer, subject string) (*user.User, error)
 }
 
 // Options configure the service.

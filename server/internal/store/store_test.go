@@ -12,6 +12,7 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/store/storetest"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // runStoreSuite checks DB against one database. open must return a freshly migrated, empty
@@ -44,7 +45,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) *DB) {
 	}
 }
 
-func mustCreate(t *testing.T, db *DB, tenant, email string) *User {
+func mustCreate(t *testing.T, db *DB, tenant, email string) *user.User {
 	t.Helper()
 	u, err := db.CreateUser(t.Context(), tenant, email, "hash-of-"+email)
 	if err != nil {
@@ -94,7 +95,7 @@ func testCreateAndFind(t *testing.T, db *DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, got := range []*User{byEmail, byID} {
+	for _, got := range []*user.User{byEmail, byID} {
 		if got.ID != u.ID || got.Email != u.Email || got.PasswordHash != u.PasswordHash || !got.CreatedAt.Equal(u.CreatedAt) {
 			t.Fatalf("found %+v, want %+v", got, u)
 		}
@@ -479,8 +480,8 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := NormalizeEmail(tc.in); got != tc.want {
-				t.Fatalf("NormalizeEmail(%q) = %q, want %q", tc.in, got, tc.want)
+			if got := user.NormalizeEmail(tc.in); got != tc.want {
+				t.Fatalf("user.NormalizeEmail(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
