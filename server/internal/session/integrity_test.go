@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/sessions"
-
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest/each"
@@ -190,13 +188,13 @@ func TestDroppedCopyIsNotReinstalled(t *testing.T) {
 }
 
 type sessionHandle struct {
-	sess  *sessions.Session
+	sess  *Session
 	touch func() error
 }
 
 func current(t *testing.T, s *Store, c *http.Cookie) sessionHandle {
 	t.Helper()
-	sess, _, err := s.Current(request(c))
+	sess, err := s.Current(request(c))
 	if err != nil {
 		t.Fatalf("Current: %v", err)
 	}

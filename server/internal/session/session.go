@@ -1,8 +1,9 @@
-// Package session keeps end-user login sessions server-side in the kv store, behind a
-// gorilla/sessions Store: the cookie holds only the signed session id (256 random bits); the
-// record (user, tenant, times) lives in kv, sealed with a key derived from the session keys
-// and bound to its id. It is the only importer of gorilla/sessions and adds typed accessors,
-// idle and absolute timeouts and "end every session of this user".
+// Package session keeps end-user login sessions server-side in the kv store: the cookie holds
+// only the signed session id (256 random bits); the record (user, tenant, times) lives in kv,
+// sealed with a key derived from the session keys and bound to its id. Callers see a typed
+// Session (id and Data); gorilla/sessions and securecookie are the cookie mechanism inside, and
+// this is the only package that imports them. It adds idle and absolute timeouts and "end
+// every session of this user".
 package session
 
 import (
@@ -71,10 +72,14 @@ type record struct {
 	OIDC        *OIDCLogin `json:"oidc,omitempty"`
 }
 
-// value keys in sessions.Session.Values.
-const valData = "data"
+// Session is one person's login session: its id (secret: log only HashID of it) and what it
+// knows of the person.
+type Session struct {
+	ID   string
+	Data Data
+}
 
-// Store implements sessions.Store over kv.
+// Store keeps sessions in kv and their ids in signed cookies.
 type Store struct {
 	kv     kv.Store
 	codecs []securecookie.Codec
@@ -86,8 +91,6 @@ type Store struct {
 	// cookies maps cookie values already verified to their session id.
 	cookies *ttlCache[string]
 }
-
-var _ sessions.Store = (*Store)(nil)
 
 // NewStore returns a session store. It fails when no signing key is given.
 func NewStore(store kv.Store, o Options) (*Store, error) {
@@ -123,79 +126,44 @@ func CookieName(secure bool) string {
 	return "bff"
 }
 
-// Name returns the cookie name this store uses.
-func (s *Store) Name() string { return s.name }
-
-// Get returns the request's session through gorilla's per-request registry.
-func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
-	return sessions.GetRegistry(r).Get(s, name)
-}
-
-// New loads the session named by the request's cookie. A missing, forged, expired or unknown
-// cookie yields a new empty session (IsNew) and no error; a failing kv store yields an error
-// that wraps kv.ErrUnavailable, so the caller can answer 503 instead of logging people out.
-func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
-	sess := sessions.NewSession(s, name)
-	sess.Options = s.cookieOptions()
-	sess.IsNew = true
-	c, err := r.Cookie(name)
+// fromCookie loads the session named by the request's cookie. A missing, forged, expired or
+// unknown cookie yields nil and no error; a failing kv store yields an error that wraps
+// kv.ErrUnavailable, so the caller can answer 503 instead of logging people out.
+func (s *Store) fromCookie(r *http.Request) (*Session, error) {
+	c, err := r.Cookie(s.name)
 	if err != nil {
-		return sess, nil
+		return nil, nil
 	}
 	id, ok := s.cookies.get(c.Value, s.now())
 	if !ok {
 		var raw []byte
-		if err := securecookie.DecodeMulti(name, c.Value, &raw, s.codecs...); err != nil {
-			return sess, nil
+		if err := securecookie.DecodeMulti(s.name, c.Value, &raw, s.codecs...); err != nil {
+			return nil, nil
 		}
 		id = string(raw)
 		s.cookies.put(c.Value, id, s.now())
 	}
 	d, ok, err := s.load(r.Context(), id)
 	if err != nil || !ok {
-		return sess, err
+		return nil, err
 	}
-	sess.ID = id
-	sess.IsNew = false
-	sess.Values[valData] = d
-	return sess, nil
+	return &Session{ID: id, Data: d}, nil
 }
 
-// Save writes the session record and its cookie. A session with Options.MaxAge < 0 is
-// deleted and its cookie expired. A session without an id gets a fresh one.
-func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
-	if sess.Options != nil && sess.Options.MaxAge < 0 {
-		if sess.ID != "" {
-			if err := s.delete(r.Context(), sess.ID, dataOf(sess)); err != nil {
-				return err
-			}
-		}
-		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
-		return nil
-	}
-	d, ok := sess.Values[valData].(Data)
-	if !ok {
-		return errors.New("session: save without data")
-	}
-	if sess.ID == "" {
-		id, err := newID()
+// setCookie sets the signed cookie naming session id; maxAge < 0 expires it.
+func (s *Store) setCookie(w http.ResponseWriter, id string, maxAge int) error {
+	opts := s.cookieOptions()
+	value := ""
+	if maxAge < 0 {
+		opts.MaxAge = maxAge
+	} else {
+		enc, err := securecookie.EncodeMulti(s.name, []byte(id), s.codecs...)
 		if err != nil {
-			return err
+			return fmt.Errorf("session: encode cookie: %w", err)
 		}
-		sess.ID = id
+		value = enc
 	}
-	if err := s.write(r.Context(), sess.ID, d, sess.IsNew); err != nil {
-		return err
-	}
-	return s.setCookie(w, sess)
-}
-
-func (s *Store) setCookie(w http.ResponseWriter, sess *sessions.Session) error {
-	enc, err := securecookie.EncodeMulti(sess.Name(), []byte(sess.ID), s.codecs...)
-	if err != nil {
-		return fmt.Errorf("session: encode cookie: %w", err)
-	}
-	http.SetCookie(w, sessions.NewCookie(sess.Name(), enc, sess.Options))
+	http.SetCookie(w, sessions.NewCookie(s.name, value, opts))
 	return nil
 }
 
@@ -312,11 +280,6 @@ func (s *Store) delete(ctx context.Context, id string, d Data) error {
 	return nil
 }
 
-func dataOf(sess *sessions.Session) Data {
-	d, _ := sess.Values[valData].(Data)
-	return d
-}
-
 func newID() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -333,15 +296,15 @@ func HashID(id string) string {
 
 // Current returns the request's session and its data. It returns apperr.Unauthenticated when
 // there is none (or it timed out) and apperr.StoreUnavailable when kv fails.
-func (s *Store) Current(r *http.Request) (*sessions.Session, Data, error) {
-	sess, err := s.New(r, s.name)
+func (s *Store) Current(r *http.Request) (*Session, error) {
+	sess, err := s.fromCookie(r)
 	if err != nil {
-		return nil, Data{}, apperr.Wrap(apperr.StoreUnavailable, err, "")
+		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	if sess.IsNew {
-		return nil, Data{}, apperr.New(apperr.Unauthenticated, "")
+	if sess == nil {
+		return nil, apperr.New(apperr.Unauthenticated, "")
 	}
-	return sess, dataOf(sess), nil
+	return sess, nil
 }
 
 // Begin starts a new session for d's user and sets its cookie. Any session the request came
@@ -356,24 +319,19 @@ func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
 // EndUser: the session is written and indexed before still reads. If still fails, the new
 // session is deleted, its cookie is not set and still's error is returned.
 func (s *Store) BeginChecked(w http.ResponseWriter, r *http.Request, d Data, still func(context.Context) error) error {
-	if old, err := s.New(r, s.name); err != nil {
+	if old, err := s.fromCookie(r); err != nil {
 		return apperr.Wrap(apperr.StoreUnavailable, err, "")
-	} else if !old.IsNew {
-		if err := s.delete(r.Context(), old.ID, dataOf(old)); err != nil {
+	} else if old != nil {
+		if err := s.delete(r.Context(), old.ID, old.Data); err != nil {
 			return apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 	}
 	now := s.now()
 	d.Created, d.Seen = now, now
-	sess := sessions.NewSession(s, s.name)
-	sess.Options = s.cookieOptions()
-	sess.IsNew = true
-	sess.Values[valData] = d
 	id, err := newID()
 	if err != nil {
 		return err
 	}
-	sess.ID = id
 	if err := s.write(r.Context(), id, d, true); err != nil {
 		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
@@ -386,7 +344,7 @@ func (s *Store) BeginChecked(w http.ResponseWriter, r *http.Request, d Data, sti
 		}
 	}
 	s.pruneUser(r.Context(), d.Tenant, d.UserID, id)
-	return s.setCookie(w, sess)
+	return s.setCookie(w, id, 0)
 }
 
 // pruneMax bounds the ids one login checks, so a user with very many sessions does not make
@@ -421,24 +379,21 @@ func (s *Store) pruneUser(ctx context.Context, tenant string, userID int64, keep
 }
 
 // End deletes the session and expires its cookie.
-func (s *Store) End(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
-	sess.Options.MaxAge = -1
-	if err := s.Save(r, w, sess); err != nil {
+func (s *Store) End(w http.ResponseWriter, r *http.Request, sess *Session) error {
+	if err := s.delete(r.Context(), sess.ID, sess.Data); err != nil {
 		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	return nil
+	return s.setCookie(w, "", -1)
 }
 
 // Touch slides the idle timeout, writing at most once per minute.
-func (s *Store) Touch(ctx context.Context, sess *sessions.Session) error {
-	d := dataOf(sess)
+func (s *Store) Touch(ctx context.Context, sess *Session) error {
 	now := s.now()
-	if now.Sub(d.Seen) < touchEvery {
+	if now.Sub(sess.Data.Seen) < touchEvery {
 		return nil
 	}
-	d.Seen = now
-	sess.Values[valData] = d
-	return s.writeBack(ctx, sess.ID, d)
+	sess.Data.Seen = now
+	return s.writeBack(ctx, sess.ID, sess.Data)
 }
 
 // writeBack replaces an existing record: apperr.Unauthenticated when the session ended
@@ -456,11 +411,9 @@ func (s *Store) writeBack(ctx context.Context, id string, d Data) error {
 
 // SetBasiqUserID records the person's Basiq user id in the session, so later requests need
 // no database read.
-func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id string) error {
-	d := dataOf(sess)
-	d.BasiqUserID = id
-	sess.Values[valData] = d
-	return s.writeBack(ctx, sess.ID, d)
+func (s *Store) SetBasiqUserID(ctx context.Context, sess *Session, id string) error {
+	sess.Data.BasiqUserID = id
+	return s.writeBack(ctx, sess.ID, sess.Data)
 }
 
 // EndUser deletes every session of the user, on every replica: used when the user is disabled,
