@@ -31,6 +31,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/logsink"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/store"
@@ -140,7 +141,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	if err != nil {
 		return err
 	}
-	limiter := clienttoken.NewLimiter(a.kv, cfg.ClientToken.RateLimit, time.Minute, nil, log)
+	limiter := ratelimit.NewLimiter(a.kv, "rl:tok:", cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
 		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,

@@ -11,12 +11,12 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/user"
 )
 
@@ -124,13 +124,12 @@ type Attempt struct {
 func (s *Service) Login(ctx context.Context, a Attempt) (*user.User, string, error) {
 	email := user.NormalizeEmail(a.Email)
 	now := s.now()
-	w := now.UnixNano() / int64(s.lim.Window)
-	windowLeft := max(time.Duration((w+1)*int64(s.lim.Window)-now.UnixNano()), time.Second)
-	suffix := ":" + strconv.FormatInt(w, 10)
+	w, _, left := ratelimit.Window{Size: s.lim.Window}.At(now)
+	windowLeft := max(left, time.Second)
 	account := s.keyed("acct", a.Tenant, email)
 	client := s.keyed("ip", clientPrefix(a.IP).String())
-	ipKey, ipOKKey := "rl:login:ip:"+client+suffix, "rl:login:ipok:"+client+suffix
-	failKey := "rl:login:fail" + suffix
+	ipKey, ipOKKey := ratelimit.Key("rl:login:ip:"+client+":", w), ratelimit.Key("rl:login:ipok:"+client+":", w)
+	failKey := ratelimit.Key("rl:login:fail:", w)
 
 	started, _, err := s.kv.Incr(ctx, ipKey, 2*s.lim.Window)
 	if err != nil {
@@ -248,14 +247,10 @@ func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error) {
 
 // count reads a counter that may not exist yet.
 func (s *Service) count(ctx context.Context, key string) (int64, error) {
-	b, err := s.kv.Get(ctx, key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return 0, nil
-	}
+	n, err := ratelimit.Count(ctx, s.kv, key)
 	if err != nil {
-		return 0, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login counter: %w", err), "")
+		return 0, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("login: %w", err), "")
 	}
-	n, _ := strconv.ParseInt(string(b), 10, 64)
 	return n, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 )
 
@@ -47,7 +48,7 @@ var basiqID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 // optional body chooses the flow; without an action the person's consents decide (the first-
 // time flow without an active consent, else "connect"). It shares GET /client-token's
 // per-session limit, and a session has at most maxStates states outstanding.
-func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.Store, key []byte, limiter *clienttoken.Limiter) echo.HandlerFunc {
+func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.Store, key []byte, limiter *ratelimit.Limiter) echo.HandlerFunc {
 	type request struct {
 		Action        string `json:"action"`
 		InstitutionID string `json:"institutionId"`

@@ -18,6 +18,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/store"
@@ -39,7 +40,7 @@ type Deps struct {
 	Static  http.FileSystem
 	Metrics *metrics.Metrics
 	// Limiter bounds GET /client-token and POST /connect/consent per session.
-	Limiter *clienttoken.Limiter
+	Limiter *ratelimit.Limiter
 	// DemoLogin is the demo user, shown on the login form; nil outside demo mode.
 	DemoLogin *DemoLogin
 	// SSO signs people in through their tenant's OpenID Connect provider.

@@ -8,10 +8,11 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 )
 
-func handleClientToken(tokens *clienttoken.Service, store *session.Store, limiter *clienttoken.Limiter) echo.HandlerFunc {
+func handleClientToken(tokens *clienttoken.Service, store *session.Store, limiter *ratelimit.Limiter) echo.HandlerFunc {
 	type response struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
