@@ -9,7 +9,6 @@ package clienttoken
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -400,7 +399,7 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kin
 		}
 		if l != nil {
 			e, src, err := s.mintLocked(ctx, sp, keys, good)
-			l.release()
+			l.Release()
 			return e, src, err
 		}
 		// Another replica holds the lock: poll kv for its value, backing off to 100 ms. If
@@ -560,62 +559,43 @@ func (s *Service) drop(ctx context.Context, ck string) error {
 	return s.kv.Delete(ctx, ck)
 }
 
-// lock is a fleet-wide lock in kv with a random owner token. Its lease is renewed while held,
-// so a mint slower than the lease does not let a second replica in; if the holder dies the
-// lease runs out and another replica takes over.
-type lock struct {
-	kv    kv.Store
-	key   string
-	owner []byte
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-// tryLock returns nil, nil when another owner holds the lock.
-func (s *Service) tryLock(ctx context.Context, key string) (*lock, error) {
-	owner := make([]byte, 16)
-	if _, err := rand.Read(owner); err != nil {
-		return nil, fmt.Errorf("clienttoken: lock owner: %w", err)
-	}
-	won, err := s.kv.SetNX(ctx, key, owner, s.o.LockLease)
+// tryLock takes the fleet lock key (see kv.Lease); nil, nil when another owner holds it.
+func (s *Service) tryLock(ctx context.Context, key string) (*kv.Lease, error) {
+	l, err := kv.TryLease(ctx, s.kv, key, s.o.LockLease, func(key string, err error) {
+		s.log.Warn("lost a token lock lease", "lock", key, "err", err)
+	})
 	if err != nil {
 		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	if !won {
-		return nil, nil
-	}
-	l := &lock{kv: s.kv, key: key, owner: owner, stop: make(chan struct{}), done: make(chan struct{})}
-	go l.renew(s.o.LockLease, s.log)
 	return l, nil
 }
 
-func (l *lock) renew(lease time.Duration, log *slog.Logger) {
-	defer close(l.done)
-	t := time.NewTicker(lease / 3)
-	defer t.Stop()
+// withLock runs f under the fleet lock key, polling (backing off to 100 ms) while another owner
+// holds it. Before each try, done (when not nil) may answer without the lock.
+func withLock[T any](ctx context.Context, s *Service, key string, done func() (T, bool, error), f func() (T, error)) (T, error) {
+	var zero T
+	wait := 10 * time.Millisecond
 	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), lease/3)
-			ok, err := l.kv.CompareAndExpire(ctx, l.key, l.owner, lease)
-			cancel()
-			if err != nil || !ok {
-				log.Warn("lost a token lock lease", "lock", l.key, "err", err)
-				return
+		if done != nil {
+			if v, ok, err := done(); err != nil || ok {
+				return v, err
 			}
 		}
+		l, err := s.tryLock(ctx, key)
+		if err != nil {
+			return zero, err
+		}
+		if l != nil {
+			defer l.Release()
+			return f()
+		}
+		select {
+		case <-ctx.Done():
+			return zero, apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 100*time.Millisecond)
 	}
-}
-
-// release stops renewal and deletes the lock if it is still ours.
-func (l *lock) release() {
-	close(l.stop)
-	<-l.done
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_, _ = l.kv.CompareAndDelete(ctx, l.key, l.owner)
 }
 
 // purgeChannel carries "tenant:keyid:fingerprint:" prefixes of purged cache keys to every
@@ -647,19 +627,7 @@ func (s *Service) Purge(ctx context.Context, tenantID string, key tenant.Key) (i
 // done, resubscribing after a lost connection; after any gap it empties the L1, whose entries
 // live only seconds anyway.
 func (s *Service) WatchPurges(ctx context.Context) {
-	for ctx.Err() == nil {
-		ch, err := s.kv.Subscribe(ctx, purgeChannel)
-		if err == nil {
-			for prefix := range ch {
-				s.l1.dropPrefix(string(prefix))
-			}
-		}
-		s.l1.clear()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	kv.Watch(ctx, s.kv, purgeChannel, func(prefix []byte) { s.l1.dropPrefix(string(prefix)) }, s.l1.clear)
 }
 
 // ProbeKey proves that Basiq accepts t's primary key by minting a SERVER_ACCESS token with it

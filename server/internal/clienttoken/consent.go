@@ -145,25 +145,9 @@ func (s *Service) RecreateBasiqUser(ctx context.Context, t *tenant.Tenant, userI
 	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
 	defer cancel()
 	user := s.HashUser(t.ID, userID)
-	lockKey := "lock:buser:" + t.ID + ":" + strconv.FormatInt(userID, 10)
-	wait := 10 * time.Millisecond
-	for {
-		l, err := s.tryLock(ctx, lockKey)
-		if err != nil {
-			return "", err
-		}
-		if l != nil {
-			id, err := s.recreateLocked(ctx, t, userID, email, stale, user)
-			l.release()
-			return id, err
-		}
-		select {
-		case <-ctx.Done():
-			return "", apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 100*time.Millisecond)
-	}
+	return withLock(ctx, s, userLock(t.ID, userID), nil, func() (string, error) {
+		return s.recreateLocked(ctx, t, userID, email, stale, user)
+	})
 }
 
 func (s *Service) recreateLocked(ctx context.Context, t *tenant.Tenant, userID int64, email, stale, user string) (string, error) {

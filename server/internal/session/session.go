@@ -454,19 +454,7 @@ func (s *Store) Watch(ctx context.Context) {
 	if s.opts.CacheTTL <= 0 {
 		return
 	}
-	for ctx.Err() == nil {
-		ch, err := s.kv.Subscribe(ctx, endedChannel)
-		if err == nil {
-			for id := range ch {
-				s.cache.drop(string(id), s.now())
-			}
-		}
-		s.cache.clear()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	kv.Watch(ctx, s.kv, endedChannel, func(id []byte) { s.cache.drop(string(id), s.now()) }, s.cache.clear)
 }
 
 // ttlCache is an in-process copy with a short life: session records by id, and verified
