@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/basiq-bff/bff/config"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/httpapi"
 	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/ratelimit"
@@ -72,7 +73,7 @@ func BenchmarkClientTokenHandler(b *testing.B) {
 	limiter := ratelimit.NewLimiter(a.kv, "rl:tok:", cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
-		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
+		KV: a.kv, StateKey: derive.Key(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
 	})
 	if err != nil {
 		b.Fatal(err)

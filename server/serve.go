@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/buildinfo"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/httpapi"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/logsink"
@@ -144,7 +143,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	limiter := ratelimit.NewLimiter(a.kv, "rl:tok:", cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
-		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
+		KV: a.kv, StateKey: derive.Key(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
 		DemoLogin: demoLogin,
 		SSO:       ssoSvc,
 	})
@@ -257,7 +256,7 @@ func newSSO(cfg *config.Config, a *app, log *slog.Logger) (*sso.Service, error) 
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, deriveKey(b, "bff oidc pre-login v1"))
+		keys = append(keys, derive.Key(b, "bff oidc pre-login v1"))
 	}
 	return sso.New(a.db, a.kv, sso.Options{CookieKeys: keys, Secure: cfg.Session.IsSecure(), Log: log,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second}})
@@ -325,7 +324,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	if err != nil {
 		return nil, err
 	}
-	a.fpKey = deriveKey(cacheKey, "bff key fingerprint v1")
+	a.fpKey = derive.Key(cacheKey, "bff key fingerprint v1")
 	a.tenants = tenant.NewRegistry(tenant.NewSnapshot(cfg.Tenants, a.fpKey))
 
 	var keys [][]byte
@@ -346,12 +345,12 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	lg := cfg.Login
 	deviceKeys := make([][]byte, 0, len(keys))
 	for _, k := range keys {
-		deviceKeys = append(deviceKeys, deriveKey(k, "bff device cookie v1"))
+		deviceKeys = append(deviceKeys, derive.Key(k, "bff device cookie v1"))
 	}
 	if a.auth, err = auth.New(a.db, a.kv, auth.Limits{
 		PerAccount: lg.MaxAttemptsPerAccount, PerDevice: lg.MaxAttemptsPerDevice, PerIP: lg.MaxAttemptsPerIP,
 		GlobalFailures: lg.MaxFailuresGlobal, Concurrent: lg.MaxConcurrentHashes, Window: lg.Window.D(),
-	}, auth.Keys{Hash: deriveKey(cacheKey, "bff personal data in kv keys v1"), Device: deviceKeys}); err != nil {
+	}, auth.Keys{Hash: derive.Key(cacheKey, "bff personal data in kv keys v1"), Device: deviceKeys}); err != nil {
 		return nil, err
 	}
 	ct := cfg.ClientToken
@@ -375,13 +374,6 @@ func (a *app) close() {
 	if a.db != nil {
 		a.db.Close()
 	}
-}
-
-// deriveKey separates the uses of one configured key.
-func deriveKey(master []byte, label string) []byte {
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte(label))
-	return m.Sum(nil)
 }
 
 // newLogger returns the server's logger and the function that writes out what it has buffered

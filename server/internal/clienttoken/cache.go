@@ -3,15 +3,15 @@ package clienttoken
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/derive"
 )
 
 // entry is one cached Basiq token. Times are Unix milliseconds so the encoding is compact.
@@ -36,18 +36,11 @@ func (e entry) age(now time.Time) time.Duration {
 // open instead of being served.
 type sealer struct{ aead cipher.AEAD }
 
-// deriveKey separates the uses of the one configured cache key.
-func deriveKey(master []byte, label string) []byte {
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
-
 func newSealer(master []byte) (*sealer, error) {
 	if len(master) != 32 {
 		return nil, errors.New("clienttoken: the cache encryption key must be 32 bytes")
 	}
-	block, err := aes.NewCipher(deriveKey(master, "bff token cache v1"))
+	block, err := aes.NewCipher(derive.Key(master, "bff token cache v1"))
 	if err != nil {
 		return nil, fmt.Errorf("clienttoken: cipher: %w", err)
 	}

@@ -8,14 +8,9 @@ package clienttoken
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +19,10 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/basiq"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/pseudonym"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 	"github.com/basiq-bff/bff/server/internal/user"
 )
@@ -113,11 +110,8 @@ type Service struct {
 	// budgetBlind makes refresh ignore the budget, as it did before refresh was budget-aware;
 	// the simulation compares the two.
 	budgetBlind bool
-	// hashers pools keyed HMACs for HashUser, which runs on every request.
-	hashers sync.Pool
-	// userHashes caches HashUser's results (userKey → string); userHashCount counts stores.
-	userHashes    sync.Map
-	userHashCount atomic.Int64
+	// pseudonyms are the users' names in logs (HashUser).
+	pseudonyms *pseudonym.Users
 	// bg bounds background refreshes: they outlive the request that started them but not the
 	// service.
 	bg     context.Context
@@ -133,12 +127,11 @@ func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o 
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
-	logKey := deriveKey(o.EncryptionKey, "bff log pseudonyms v1")
 	s := &Service{
 		kv: store, basiq: client, users: users, log: log, o: o, metrics: o.Metrics, seal: seal,
 		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
+		pseudonyms: pseudonym.NewUsers(derive.Key(o.EncryptionKey, "bff log pseudonyms v1")),
 	}
-	s.hashers.New = func() any { return hmac.New(sha256.New, logKey) }
 	return s, nil
 }
 
@@ -224,42 +217,9 @@ func (s *Service) clientToken(ctx context.Context, t *tenant.Tenant, p Principal
 	return tok, nil
 }
 
-// HashUser is the form of a user id that may appear in logs: keyed, so that someone holding
-// the logs cannot recover ids by hashing small integers.
+// HashUser is the form of a user id that may appear in logs (see package pseudonym).
 func (s *Service) HashUser(tenantID string, userID int64) string {
-	k := userKey{tenantID, userID}
-	if h, ok := s.userHashes.Load(k); ok {
-		return h.(string)
-	}
-	h := s.hashUser(tenantID, userID)
-	// The pseudonyms of the people using this replica are kept (a hash per request was a
-	// measurable share of a warm request); the set is emptied when it grows past
-	// maxUserHashes, so it cannot grow without bound.
-	if s.userHashCount.Add(1) > maxUserHashes {
-		s.userHashes.Clear()
-		s.userHashCount.Store(1)
-	}
-	s.userHashes.Store(k, h)
-	return h
-}
-
-// maxUserHashes bounds the user pseudonyms a replica keeps (about 100 bytes each).
-const maxUserHashes = 100_000
-
-type userKey struct {
-	tenant string
-	id     int64
-}
-
-func (s *Service) hashUser(tenantID string, userID int64) string {
-	m := s.hashers.Get().(hash.Hash)
-	defer s.hashers.Put(m)
-	m.Reset()
-	var buf [96]byte
-	b := append(append(buf[:0], tenantID...), ':')
-	m.Write(strconv.AppendInt(b, userID, 10))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0])[:8])
+	return s.pseudonyms.Of(tenantID, userID)
 }
 
 // get returns a usable token for (t, scope, binding) from L1, kv or Basiq, in that order.
