@@ -1,9 +1,12 @@
 // Package clienttoken hands out Basiq tokens: the CLIENT_ACCESS tokens browsers receive and the
-// SERVER_ACCESS tokens the BFF itself uses. It owns the token cache (in-process L1 in front of
-// encrypted entries in kv), the local and fleet-wide single flight that keeps Basiq's /token
-// calls to about one per cache key per refresh, refresh-ahead, the choice of API key, and the
-// one-time creation of each person's Basiq user under API 3.0. It imports kv, store, basiq,
-// tenant and apperr.
+// SERVER_ACCESS tokens the BFF itself uses. This file is the /client-token hot path, top to
+// bottom: the in-process cache (ttlcache), then the encrypted entry in kv (cache.go), then one
+// mint per cache key across the fleet (local single flight, then a kv.Lease), with
+// refresh-ahead, stale serving and the choice of API key. Around it: the tenant's /token budget
+// and budget-aware refresh (budget.go, counted with ratelimit), the per-tenant breaker and
+// throttle pause (upstream.go), the one-time creation of each person's Basiq user under API
+// 3.0 (user.go) and the Consent UI launch (consent.go). It imports kv, basiq, tenant, user,
+// ratelimit, ttlcache, pseudonym, derive, metrics and apperr.
 package clienttoken
 
 import (
@@ -24,6 +27,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/pseudonym"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/ttlcache"
 	"github.com/basiq-bff/bff/server/internal/user"
 )
 
@@ -94,8 +98,11 @@ type Service struct {
 	o       Options
 	metrics *metrics.Metrics
 	seal    *sealer
-	l1      *l1
-	flight  singleflight.Group
+	// l1 is the in-process cache in front of kv: entries live for a few seconds (L1TTL), so a
+	// replica notices a token refreshed by another replica soon, while the hot path usually
+	// skips the kv read.
+	l1     *ttlcache.Cache[entry]
+	flight singleflight.Group
 	// refreshing holds the cache keys with a background refresh running on this replica.
 	refreshing sync.Map
 	// rejected remembers keys Basiq answered "Unable to authenticate" for, so requests stop
@@ -129,7 +136,7 @@ func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o 
 	bg, stop := context.WithCancel(context.Background())
 	s := &Service{
 		kv: store, basiq: client, users: users, log: log, o: o, metrics: o.Metrics, seal: seal,
-		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
+		l1: ttlcache.New[entry](o.L1TTL, 10_000), bg: bg, stopBG: stop,
 		pseudonyms: pseudonym.NewUsers(derive.Key(o.EncryptionKey, "bff log pseudonyms v1")),
 	}
 	return s, nil
@@ -238,7 +245,7 @@ func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding s
 	sp := spec{t: t, key: keys[0], scope: scope, binding: binding}
 	ck := sp.cacheKey()
 	now := s.o.Now()
-	if e, ok := s.l1.get(ck, now); ok && usable(e, now) {
+	if e, ok := s.l1.Get(ck, now); ok && usable(e, now) {
 		s.maybeRefresh(sp, keys, e, now)
 		return e, SourceL1, nil
 	}
@@ -248,7 +255,7 @@ func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding s
 	cached, err := s.readKV(ctx, ck)
 	switch {
 	case err == nil && usable(cached, now):
-		s.l1.put(ck, cached, now)
+		s.l1.Put(ck, cached, now)
 		s.maybeRefresh(sp, keys, cached, now)
 		return cached, SourceRedis, nil
 	case err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, errCorrupt):
@@ -369,7 +376,7 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kin
 		}
 		if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
 			s.metrics.LockWait(kind, "value", time.Since(waitStart))
-			s.l1.put(ck, e, s.o.Now())
+			s.l1.Put(ck, e, s.o.Now())
 			return e, SourceRedis, nil
 		}
 		select {
@@ -387,7 +394,7 @@ func (s *Service) mintLocked(ctx context.Context, sp spec, keys []tenant.Key, go
 	ck := sp.cacheKey()
 	// The previous holder may have stored a value between our read and our lock.
 	if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
-		s.l1.put(ck, e, s.o.Now())
+		s.l1.Put(ck, e, s.o.Now())
 		return e, SourceRedis, nil
 	}
 	e, used, err := s.mintUpstream(ctx, sp, keys)
@@ -400,7 +407,7 @@ func (s *Service) mintLocked(ctx context.Context, sp spec, keys []tenant.Key, go
 		// The token is good even if kv is not: hand it out, the next request mints again.
 		s.log.WarnContext(ctx, "could not cache a minted token", "tenant", sp.t.ID, "err", err)
 	}
-	s.l1.put(uk, e, now)
+	s.l1.Put(uk, e, now)
 	return e, SourceUpstream, nil
 }
 
@@ -515,7 +522,7 @@ func keyIndex(tenantID string, key tenant.Key) string {
 
 // drop forgets a cached token everywhere this replica can reach.
 func (s *Service) drop(ctx context.Context, ck string) error {
-	s.l1.drop(ck)
+	s.l1.Drop(ck)
 	return s.kv.Delete(ctx, ck)
 }
 
@@ -575,7 +582,7 @@ func (s *Service) Purge(ctx context.Context, tenantID string, key tenant.Key) (i
 		return 0, fmt.Errorf("purge: %w", err)
 	}
 	prefix := "tok:" + tenantID + ":" + key.ID + ":" + key.Fingerprint + ":"
-	s.l1.dropPrefix(prefix)
+	s.l1.DropPrefix(prefix)
 	if err := s.kv.Publish(ctx, purgeChannel, []byte(prefix)); err != nil {
 		return len(members), fmt.Errorf("purge: announce: %w", err)
 	}
@@ -587,7 +594,7 @@ func (s *Service) Purge(ctx context.Context, tenantID string, key tenant.Key) (i
 // done, resubscribing after a lost connection; after any gap it empties the L1, whose entries
 // live only seconds anyway.
 func (s *Service) WatchPurges(ctx context.Context) {
-	kv.Watch(ctx, s.kv, purgeChannel, func(prefix []byte) { s.l1.dropPrefix(string(prefix)) }, s.l1.clear)
+	kv.Watch(ctx, s.kv, purgeChannel, func(prefix []byte) { s.l1.DropPrefix(string(prefix)) }, s.l1.Clear)
 }
 
 // ProbeKey proves that Basiq accepts t's primary key by minting a SERVER_ACCESS token with it

@@ -55,7 +55,7 @@ func (s *Store) EndProviderSession(ctx context.Context, tenant, issuer, sid stri
 	for _, id := range ids {
 		if id != "" {
 			n++
-			s.cache.drop(id, s.now())
+			s.cache.Forget(id, s.now())
 			s.announceEnded(ctx, id)
 		}
 	}

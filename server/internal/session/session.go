@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/ttlcache"
 )
 
 // Options configure the store.
@@ -87,9 +87,9 @@ type Store struct {
 	opts   Options
 	name   string
 	now    func() time.Time
-	cache  *ttlCache[Data]
+	cache  *ttlcache.Cache[Data]
 	// cookies maps cookie values already verified to their session id.
-	cookies *ttlCache[string]
+	cookies *ttlcache.Cache[string]
 }
 
 // NewStore returns a session store. It fails when no signing key is given.
@@ -97,8 +97,8 @@ func NewStore(store kv.Store, o Options) (*Store, error) {
 	if len(o.Keys) == 0 {
 		return nil, errors.New("session: at least one signing key is required")
 	}
-	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: newTTLCache[Data](o.CacheTTL, 100_000),
-		cookies: newTTLCache[string](o.CacheTTL, 100_000)}
+	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: ttlcache.New[Data](o.CacheTTL, 100_000),
+		cookies: ttlcache.New[string](o.CacheTTL, 100_000)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -134,14 +134,14 @@ func (s *Store) fromCookie(r *http.Request) (*Session, error) {
 	if err != nil {
 		return nil, nil
 	}
-	id, ok := s.cookies.get(c.Value, s.now())
+	id, ok := s.cookies.Get(c.Value, s.now())
 	if !ok {
 		var raw []byte
 		if err := securecookie.DecodeMulti(s.name, c.Value, &raw, s.codecs...); err != nil {
 			return nil, nil
 		}
 		id = string(raw)
-		s.cookies.put(c.Value, id, s.now())
+		s.cookies.Put(c.Value, id, s.now())
 	}
 	d, ok, err := s.load(r.Context(), id)
 	if err != nil || !ok {
@@ -188,7 +188,7 @@ func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
 	now := s.now()
 	// A cached copy that still looks live is trusted; one that looks timed out is checked
 	// against kv first, since another replica may have slid its idle timeout.
-	if d, ok := s.cache.get(id, now); ok && !s.timedOut(d, now) {
+	if d, ok := s.cache.Get(id, now); ok && !s.timedOut(d, now) {
 		return d, true, nil
 	}
 	b, err := s.kv.Get(ctx, sessKey(id))
@@ -216,7 +216,7 @@ func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
 		}
 		return Data{}, false, nil
 	}
-	s.cache.put(id, d, now)
+	s.cache.Put(id, d, now)
 	return d, true, nil
 }
 
@@ -252,10 +252,10 @@ func (s *Store) write(ctx context.Context, id string, d Data, create bool) error
 	} else if ok, err := s.kv.SetXX(ctx, sessKey(id), sealed, ttl); err != nil {
 		return fmt.Errorf("session: save: %w", err)
 	} else if !ok {
-		s.cache.drop(id, s.now())
+		s.cache.Forget(id, s.now())
 		return errGone
 	}
-	s.cache.put(id, d, s.now())
+	s.cache.Put(id, d, s.now())
 	// The per-user index lives as long as the longest session could.
 	if err := s.kv.SAdd(ctx, userKey(d.Tenant, d.UserID), s.opts.AbsoluteTimeout, id); err != nil {
 		return fmt.Errorf("session: index: %w", err)
@@ -267,7 +267,7 @@ func (s *Store) write(ctx context.Context, id string, d Data, create bool) error
 }
 
 func (s *Store) delete(ctx context.Context, id string, d Data) error {
-	s.cache.drop(id, s.now())
+	s.cache.Forget(id, s.now())
 	if err := s.kv.Delete(ctx, sessKey(id)); err != nil {
 		return fmt.Errorf("session: delete: %w", err)
 	}
@@ -432,7 +432,7 @@ func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, 
 		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	for _, id := range ids {
-		s.cache.drop(id, s.now())
+		s.cache.Forget(id, s.now())
 		s.announceEnded(ctx, id)
 	}
 	return len(ids), nil
@@ -454,92 +454,5 @@ func (s *Store) Watch(ctx context.Context) {
 	if s.opts.CacheTTL <= 0 {
 		return
 	}
-	kv.Watch(ctx, s.kv, endedChannel, func(id []byte) { s.cache.drop(string(id), s.now()) }, s.cache.clear)
-}
-
-// ttlCache is an in-process copy with a short life: session records by id, and verified
-// cookie values by their text, so the token hot path needs neither a kv round trip nor an
-// HMAC check. It is bounded; when full, arbitrary entries are evicted.
-//
-// A dropped key is remembered for one TTL, and a put of it within that time is ignored: a
-// request that read or wrote the record just before the session ended must not install a
-// copy after the "ended" message has been handled.
-type ttlCache[V any] struct {
-	mu      sync.RWMutex
-	m       map[string]cached[V]
-	dropped map[string]time.Time
-	ttl     time.Duration
-	max     int
-}
-
-type cached[V any] struct {
-	v  V
-	at time.Time
-}
-
-func newTTLCache[V any](ttl time.Duration, max int) *ttlCache[V] {
-	return &ttlCache[V]{m: make(map[string]cached[V]), dropped: make(map[string]time.Time), ttl: ttl, max: max}
-}
-
-func (c *ttlCache[V]) get(k string, now time.Time) (V, bool) {
-	var zero V
-	if c.ttl <= 0 {
-		return zero, false
-	}
-	c.mu.RLock()
-	r, ok := c.m[k]
-	c.mu.RUnlock()
-	if !ok || now.Sub(r.at) >= c.ttl {
-		return zero, false
-	}
-	return r.v, true
-}
-
-func (c *ttlCache[V]) put(k string, v V, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if at, ok := c.dropped[k]; ok {
-		if now.Sub(at) < c.ttl {
-			return
-		}
-		delete(c.dropped, k)
-	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		for old := range c.m {
-			delete(c.m, old)
-			if len(c.m) < c.max {
-				break
-			}
-		}
-	}
-	c.m[k] = cached[V]{v: v, at: now}
-}
-
-func (c *ttlCache[V]) drop(k string, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, k)
-	if len(c.dropped) >= c.max {
-		for old, at := range c.dropped {
-			if now.Sub(at) >= c.ttl {
-				delete(c.dropped, old)
-			}
-		}
-		if len(c.dropped) >= c.max {
-			clear(c.dropped) // a flood of ends; the copies themselves were dropped
-		}
-	}
-	c.dropped[k] = now
-}
-
-func (c *ttlCache[V]) clear() {
-	c.mu.Lock()
-	clear(c.m)
-	c.mu.Unlock()
+	kv.Watch(ctx, s.kv, endedChannel, func(id []byte) { s.cache.Forget(string(id), s.now()) }, s.cache.Clear)
 }
