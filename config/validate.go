@@ -45,7 +45,6 @@ func (c *Config) Validate() []string {
 	}
 	c.checkPublicOrigin(&p)
 	checkDatabaseURL(&p, c.DatabaseURL)
-	checkRedisURL(&p, c.RedisURL)
 	if c.RedisURL == "" && !c.Demo && !c.SingleReplica {
 		p.add("redis_url", "is empty, which means the in-process store: replicas would not share sessions, "+
 			"limits or the token cache. Set redis_url, or single_replica: true to run exactly one replica")
@@ -199,129 +198,6 @@ func checkDatabaseURL(p *problems, v string) {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" {
 		p.add("database_url", want) // the value is not quoted: it may hold a password
 	}
-}
-
-// redisSchemes are the URL schemes the kv package connects with: one node, Sentinel or
-// Cluster, each plain or over TLS. config cannot import that package, so this is a light
-// structural check; the server checks the URL fully (hosts, options, database) when it
-// connects. No message quotes the URL or a piece of it: it may hold a password.
-var redisSchemes = map[string]string{
-	"redis": "single", "rediss": "single",
-	"redis+sentinel": "sentinel", "rediss+sentinel": "sentinel",
-	"redis+cluster": "cluster", "rediss+cluster": "cluster",
-}
-
-func checkRedisURL(p *problems, v string) {
-	if v == "" {
-		return
-	}
-	const forms = "must be empty (in-process store) or a redis://, rediss://, redis+sentinel://, " +
-		"rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL"
-	scheme, rest, ok := strings.Cut(v, "://")
-	scheme = strings.ToLower(scheme)
-	deployment := redisSchemes[scheme]
-	if !ok || deployment == "" {
-		p.add("redis_url", forms)
-		return
-	}
-	// net/url takes one host per URL, so the authority (up to the first '/', '?' or '#') is
-	// split here: [userinfo@]host[:port][,host[:port]...].
-	authority, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		authority, tail = rest[:i], rest[i:]
-	}
-	userinfo, hostList := "", authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostList = authority[:i+1], authority[i+1:]
-	}
-	if strings.Contains(tail, "#") {
-		p.add("redis_url", "must not have a #fragment (percent-encode a '#' in the password)")
-		return
-	}
-	// The rest of the URL with a stand-in host: what url.Parse rejects here (a bad escape in
-	// the password, say) the server would reject too.
-	u, err := url.Parse(scheme + "://" + userinfo + "localhost" + tail)
-	if err != nil || u.Opaque != "" {
-		p.add("redis_url", "cannot be parsed as a URL (percent-encode reserved characters in the password)")
-		return
-	}
-	if hostList == "" {
-		p.add("redis_url", "names no host")
-		return
-	}
-	hosts := strings.Split(hostList, ",")
-	for i, h := range hosts {
-		if !validHostPort(h) {
-			// The position only: a password with an unescaped '/' or '@' would otherwise be
-			// quoted back as a host.
-			p.add("redis_url", "host %d is not host[:port]", i+1)
-			return
-		}
-	}
-	segments := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
-	switch deployment {
-	case "single":
-		if len(hosts) > 1 {
-			p.add("redis_url", "a %s:// URL names one host; use %s+sentinel:// or %s+cluster:// for several", scheme, scheme, scheme)
-		}
-		if len(segments) > 1 || !validDB(segments[0]) {
-			p.add("redis_url", "the path must be a database number, such as /0")
-		}
-	case "sentinel":
-		if segments[0] == "" {
-			p.add("redis_url", "a %s:// URL names the master set in its path, e.g. %s://sentinel-1:26379,sentinel-2:26379/mymaster", scheme, scheme)
-			return
-		}
-		if len(segments) > 2 || len(segments) == 2 && (segments[1] == "" || !validDB(segments[1])) {
-			p.add("redis_url", "a %s:// URL's path is /<master-name>[/<database number>]", scheme)
-		}
-	case "cluster":
-		if u.Path != "" && u.Path != "/" {
-			p.add("redis_url", "a %s:// URL has no path: a cluster has database 0 only", scheme)
-		}
-	}
-}
-
-// validHostPort reports whether s is host or host:port with a port from 1 to 65535, the host
-// a DNS name, an IPv4 address or an IPv6 address in brackets.
-func validHostPort(s string) bool {
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		end := strings.Index(s, "]")
-		if end < 0 {
-			return false
-		}
-		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
-		if s[end+1:] != "" && !strings.HasPrefix(s[end+1:], ":") {
-			return false
-		}
-		if _, err := netip.ParseAddr(host); err != nil {
-			return false
-		}
-	} else if h, pt, ok := strings.Cut(s, ":"); ok {
-		host, port = h, pt
-		if host == "" || strings.Contains(port, ":") {
-			return false
-		}
-	}
-	if host == "" || !strings.HasPrefix(s, "[") && strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != "" {
-		return false
-	}
-	if port == "" {
-		return !strings.HasSuffix(s, ":")
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	return err == nil && n > 0 && port == strconv.FormatUint(n, 10)
-}
-
-// validDB reports whether s is empty or a database number. Redis has 16 databases unless
-// its `databases` setting says otherwise, so only the form is checked here.
-func validDB(s string) bool {
-	if s == "" {
-		return true
-	}
-	_, err := strconv.ParseUint(s, 10, 31)
-	return err == nil
 }
 
 func (c *Config) checkSession(p *problems) {

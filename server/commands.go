@@ -31,7 +31,7 @@ import (
 // (the demo database) when there is none.
 func cliConfig(env cliEnv) (*config.Config, error) {
 	if path := config.Path(env.configFlag, env.getenv); path != "" {
-		c, err := config.Load(path, env.getenv)
+		c, err := config.Load(path, env.getenv, checkRedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
@@ -287,7 +287,7 @@ func healthcheck(ctx context.Context, env cliEnv, url string) error {
 	if url == "" {
 		addr := "127.0.0.1:9090"
 		if path := config.Path(env.configFlag, env.getenv); path != "" {
-			cfg, err := config.Load(path, env.getenv)
+			cfg, err := config.Load(path, env.getenv, checkRedisURL)
 			if err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
@@ -328,7 +328,7 @@ func configCheck(env cliEnv) error {
 		fmt.Fprint(env.stderr, "config check needs --config FILE or BFF_CONFIG\n")
 		return errUsage
 	}
-	cfg, err := config.Load(path, env.getenv)
+	cfg, err := config.Load(path, env.getenv, checkRedisURL)
 	if err != nil {
 		var p *config.Problems
 		if errors.As(err, &p) {

@@ -50,7 +50,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	var cfg *config.Config
 	var emu *emulatorServer
 	if path := config.Path(env.configFlag, env.getenv); path != "" {
-		c, err := config.Load(path, env.getenv)
+		c, err := config.Load(path, env.getenv, checkRedisURL)
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
