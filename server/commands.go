@@ -355,7 +355,8 @@ type emulatorServer struct {
 }
 
 func startEmulator(ctx context.Context, addr string) (*emulatorServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

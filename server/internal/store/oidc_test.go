@@ -132,7 +132,7 @@ func TestOIDCMigrationKeepsUsers(t *testing.T) {
 func migrationProvider(t *testing.T, db *DB) *goose.Provider {
 	t.Helper()
 	dialect, fsys := goose.DialectSQLite3, migrations.SQLite()
-	if db.Dialect() == DialectPostgres {
+	if db.dialect == DialectPostgres {
 		dialect, fsys = goose.DialectPostgres, migrations.Postgres()
 	}
 	p, err := goose.NewProvider(dialect, db.sql, fsys, goose.WithDisableGlobalRegistry(true))

@@ -29,7 +29,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/user"
 )
 
-// The dialect names Dialect returns.
+// The dialects Open recognises.
 const (
 	DialectPostgres = "postgres"
 	DialectSQLite   = "sqlite"
@@ -133,9 +133,6 @@ func openSQLite(o options, path string) (*sql.DB, error) {
 func unavailable(op string, err error) error {
 	return apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("store: %s: %w", op, err), "")
 }
-
-// Dialect returns "postgres" or "sqlite".
-func (db *DB) Dialect() string { return db.dialect }
 
 // Ping makes a round trip to the database; apperr.StoreUnavailable on failure.
 func (db *DB) Ping(ctx context.Context) error {

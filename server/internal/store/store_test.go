@@ -450,8 +450,8 @@ func TestOpen(t *testing.T) {
 					t.Fatalf("Open: %v", err)
 				}
 				defer db.Close()
-				if db.Dialect() != tc.dialect {
-					t.Fatalf("Dialect = %q, want %q", db.Dialect(), tc.dialect)
+				if db.dialect != tc.dialect {
+					t.Fatalf("dialect = %q, want %q", db.dialect, tc.dialect)
 				}
 				return
 			}
@@ -496,8 +496,8 @@ func openPostgresForTest(t *testing.T) *DB {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	if db.Dialect() != DialectPostgres {
-		t.Fatalf("Dialect = %q", db.Dialect())
+	if db.dialect != DialectPostgres {
+		t.Fatalf("dialect = %q", db.dialect)
 	}
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate: %v", err)

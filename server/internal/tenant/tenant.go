@@ -156,12 +156,6 @@ type Changes struct {
 	Promoted []KeyRef `json:"promoted,omitempty"`
 }
 
-// Empty reports whether nothing changed.
-func (c Changes) Empty() bool {
-	return len(c.TenantsAdded)+len(c.TenantsRemoved)+len(c.TenantsChanged)+len(c.KeysAdded)+
-		len(c.KeysRemoved)+len(c.KeysRevoked)+len(c.Promoted) == 0
-}
-
 // Diff compares two snapshots. A key is identified by its id and fingerprint, so new material
 // under an old id counts as one key removed and one added.
 func Diff(old, cur *Snapshot) Changes {
