@@ -158,6 +158,28 @@ func readPasswordLine(r io.Reader) (string, error) {
 	return pw, nil
 }
 
+// newPasswordHash reads a new password (prompted for, or from passwordFile) and hashes it.
+func newPasswordHash(env cliEnv, passwordFile string) (string, error) {
+	pw, err := readPassword(env, passwordFile)
+	if err != nil {
+		return "", err
+	}
+	return auth.HashPassword(pw)
+}
+
+// endUserSessions records event for u, ends every session of u and records their revocation
+// for reason; it returns how many sessions ended.
+func endUserSessions(ctx context.Context, a *app, log *slog.Logger, u *user.User, event, reason string) (int, error) {
+	pseudonym := a.tokens.HashUser(u.TenantID, u.ID)
+	secevent.Log(ctx, log, event, secevent.ReasonCLI, "user", pseudonym)
+	n, err := a.sessions.EndUser(ctx, u.TenantID, u.ID)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: %w", err)
+	}
+	secevent.Log(ctx, log, secevent.SessionRevoked, reason, "user", pseudonym, "sessions", n)
+	return n, nil
+}
+
 func usersAdd(ctx context.Context, env cliEnv, tenantID, email, passwordFile string) error {
 	a, log, err := userCommand(ctx, env, "users add", tenantID, email)
 	if err != nil {
@@ -167,11 +189,7 @@ func usersAdd(ctx context.Context, env cliEnv, tenantID, email, passwordFile str
 	if !strings.Contains(email, "@") || len(email) > 254 {
 		return fmt.Errorf("%q is not an email address", email)
 	}
-	pw, err := readPassword(env, passwordFile)
-	if err != nil {
-		return err
-	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := newPasswordHash(env, passwordFile)
 	if err != nil {
 		return err
 	}
@@ -194,13 +212,10 @@ func usersDisable(ctx context.Context, env cliEnv, tenantID, email string) error
 	if err != nil {
 		return userError(err, tenantID, email)
 	}
-	user := a.tokens.HashUser(u.TenantID, u.ID)
-	secevent.Log(ctx, log, secevent.UserDisabled, secevent.ReasonCLI, "user", user)
-	n, err := a.sessions.EndUser(ctx, tenantID, u.ID)
+	n, err := endUserSessions(ctx, a, log, u, secevent.UserDisabled, secevent.ReasonUserDisabled)
 	if err != nil {
-		return fmt.Errorf("end sessions: %w", err)
+		return err
 	}
-	secevent.Log(ctx, log, secevent.SessionRevoked, secevent.ReasonUserDisabled, "user", user, "sessions", n)
 	fmt.Fprintf(env.stdout, "disabled user %d (%s); ended %d sessions\n", u.ID, u.Email, n)
 	return nil
 }
@@ -214,11 +229,7 @@ func usersPasswd(ctx context.Context, env cliEnv, tenantID, email, passwordFile 
 	if _, err := a.db.UserByEmail(ctx, tenantID, email); err != nil {
 		return userError(err, tenantID, email) // before asking for a password in vain
 	}
-	pw, err := readPassword(env, passwordFile)
-	if err != nil {
-		return err
-	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := newPasswordHash(env, passwordFile)
 	if err != nil {
 		return err
 	}
@@ -226,13 +237,10 @@ func usersPasswd(ctx context.Context, env cliEnv, tenantID, email, passwordFile 
 	if err != nil {
 		return userError(err, tenantID, email)
 	}
-	user := a.tokens.HashUser(u.TenantID, u.ID)
-	secevent.Log(ctx, log, secevent.PasswordChanged, secevent.ReasonCLI, "user", user)
-	n, err := a.sessions.EndUser(ctx, tenantID, u.ID)
+	n, err := endUserSessions(ctx, a, log, u, secevent.PasswordChanged, secevent.ReasonPasswordChange)
 	if err != nil {
-		return fmt.Errorf("end sessions: %w", err)
+		return err
 	}
-	secevent.Log(ctx, log, secevent.SessionRevoked, secevent.ReasonPasswordChange, "user", user, "sessions", n)
 	fmt.Fprintf(env.stdout, "password changed for user %d (%s); ended %d sessions\n", u.ID, u.Email, n)
 	return nil
 }

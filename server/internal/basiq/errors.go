@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/clip"
 )
 
 // Error is a non-success answer from Basiq, decoded from its error envelope (the first item of
@@ -78,10 +80,10 @@ func newError(endpoint string, resp *http.Response, body []byte, secrets []strin
 		e.CorrelationID = headerCorrelationID(resp.Header)
 	}
 	// Everything below comes from the network and ends up in logs: scrub and bound it.
-	e.Code = truncate(scrub(e.Code, secrets), 64)
-	e.Title = truncate(scrub(e.Title, secrets), 200)
-	e.Detail = truncate(scrub(e.Detail, secrets), 300)
-	e.CorrelationID = truncate(scrub(e.CorrelationID, secrets), 128)
+	e.Code = clip.To(scrub(e.Code, secrets), 64)
+	e.Title = clip.To(scrub(e.Title, secrets), 200)
+	e.Detail = clip.To(scrub(e.Detail, secrets), 300)
+	e.CorrelationID = clip.To(scrub(e.CorrelationID, secrets), 128)
 	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
@@ -132,7 +134,7 @@ func newTransportError(endpoint string, err error, secrets []string) *TransportE
 	if isTimeout(err) && !strings.Contains(msg, "timeout") {
 		msg = "timeout: " + msg
 	}
-	return &TransportError{Endpoint: endpoint, Err: err, msg: truncate(scrub(msg, secrets), 300)}
+	return &TransportError{Endpoint: endpoint, Err: err, msg: clip.To(scrub(msg, secrets), 300)}
 }
 
 func (e *TransportError) Error() string {
