@@ -81,7 +81,6 @@ func StartSentinel(tb testing.TB) *Sentinel {
 // Master returns the current master's address.
 func (s *Sentinel) Master() string { return s.master }
 
-
 // Failover promotes the replica through SENTINEL FAILOVER and returns once every Sentinel
 // names it as the master; the old master becomes its replica. It first waits until the
 // replica holds every write the master had acknowledged, because a forced failover does not
