@@ -52,6 +52,28 @@ func (c *Config) Validate() []string {
 	if strings.ContainsAny(c.RedisPrefix, " \t\r\n") {
 		p.add("redis_prefix", "must not contain whitespace")
 	}
+	c.checkLog(&p)
+	c.checkSession(&p)
+	if c.Cache.EncryptionKey.isZero() {
+		p.add("cache.encryption_key", "is required: 32 random bytes as 64 hex characters (openssl rand -hex 32), e.g. {file: /run/secrets/bff-cache-key}")
+	} else {
+		checkSecret(&p, "cache.encryption_key", c.Cache.EncryptionKey, true)
+	}
+	c.checkCORS(&p)
+	c.checkTrustedProxies(&p)
+	c.checkLogin(&p)
+	c.checkClientToken(&p)
+	if d := c.Shutdown.Drain.D(); d < 0 || d > 5*time.Minute {
+		p.add("shutdown.drain", "must be between 0 and 5m")
+	}
+	if d := c.Shutdown.Timeout.D(); d < time.Second || d > 5*time.Minute {
+		p.add("shutdown.timeout", "must be between 1s and 5m")
+	}
+	c.checkTenants(&p)
+	return p
+}
+
+func (c *Config) checkLog(p *problems) {
 	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
 		p.add("log.level", "must be debug, info, warn or error")
 	}
@@ -64,33 +86,19 @@ func (c *Config) Validate() []string {
 	if d := c.Log.FlushInterval.D(); d < 10*time.Millisecond || d > 10*time.Second {
 		p.add("log.flush_interval", "must be between 10ms and 10s")
 	}
-	c.checkSession(&p)
-	if c.Cache.EncryptionKey.isZero() {
-		p.add("cache.encryption_key", "is required: 32 random bytes as 64 hex characters (openssl rand -hex 32), e.g. {file: /run/secrets/bff-cache-key}")
-	} else {
-		checkSecret(&p, "cache.encryption_key", c.Cache.EncryptionKey, true)
-	}
-	c.checkCORS(&p)
+}
+
+func (c *Config) checkTrustedProxies(p *problems) {
 	for i, tp := range c.TrustedProxies {
 		path := fmt.Sprintf("trusted_proxies[%d]", i)
 		if pfx, err := netip.ParsePrefix(tp); err == nil {
-			checkProxyWidth(&p, path, pfx)
+			checkProxyWidth(p, path, pfx)
 			continue
 		}
 		if _, err := netip.ParseAddr(tp); err != nil {
 			p.add(path, "%q is neither a CIDR (10.0.0.0/8) nor an IP address", tp)
 		}
 	}
-	c.checkLogin(&p)
-	c.checkClientToken(&p)
-	if d := c.Shutdown.Drain.D(); d < 0 || d > 5*time.Minute {
-		p.add("shutdown.drain", "must be between 0 and 5m")
-	}
-	if d := c.Shutdown.Timeout.D(); d < time.Second || d > 5*time.Minute {
-		p.add("shutdown.timeout", "must be between 1s and 5m")
-	}
-	c.checkTenants(&p)
-	return p
 }
 
 // checkProxyWidth refuses proxy ranges wider than a /8 (IPv4) or a /32 (IPv6): believing
@@ -339,11 +347,16 @@ func checkBasiq(p *problems, path string, b Basiq) {
 		!(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
 		p.add(path+".consent_url", "must be an absolute https URL (http only for localhost)")
 	}
-	if len(b.APIKeys) == 0 {
+	checkAPIKeys(p, path, b.APIKeys)
+}
+
+// checkAPIKeys checks a tenant's keys: unique well-formed ids, each secret, one usable.
+func checkAPIKeys(p *problems, path string, keys []APIKey) {
+	if len(keys) == 0 {
 		p.add(path+".api_keys", "at least one key is required")
 	}
 	ids, active := map[string]int{}, 0
-	for i, k := range b.APIKeys {
+	for i, k := range keys {
 		kp := fmt.Sprintf("%s.api_keys[%d]", path, i)
 		switch j, dup := ids[k.ID]; {
 		case !reKeyID.MatchString(k.ID):
@@ -359,7 +372,7 @@ func checkBasiq(p *problems, path string, b Basiq) {
 			active++
 		}
 	}
-	if len(b.APIKeys) > 0 && active == 0 {
+	if len(keys) > 0 && active == 0 {
 		p.add(path+".api_keys", "every key is revoked; at least one must be usable")
 	}
 }

@@ -143,26 +143,9 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*user.User, string, err
 		return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrIPLimit, "", windowLeft)
 	}
 
-	var chargeKey string
-	limit := s.lim.PerAccount
-	if nonce, ok := s.verifyDevice(a.Device, account, now); ok {
-		chargeKey, limit = "rl:login:dev:"+nonce, s.lim.PerDevice
-	} else {
-		failures, err := s.count(ctx, failKey)
-		if err != nil {
-			return nil, "", err
-		}
-		if failures >= int64(s.lim.GlobalFailures) {
-			return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrGlobalLimit, "", windowLeft)
-		}
-		chargeKey = "rl:login:acct:" + a.Tenant + ":" + account
-	}
-	n, ttl, err := s.kv.Incr(ctx, chargeKey, s.lim.Window)
+	chargeKey, err := s.charge(ctx, a.Tenant, account, a.Device, failKey, windowLeft, now)
 	if err != nil {
-		return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
-	}
-	if n > int64(limit) {
-		return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrAccountLimit, "", max(ttl, time.Second))
+		return nil, "", err
 	}
 
 	u, err := s.users.UserByEmail(ctx, a.Tenant, email)
@@ -243,6 +226,34 @@ func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error) {
 	}
 	defer func() { <-s.slots }()
 	return VerifyPassword(hash, pw)
+}
+
+// charge counts the attempt against the browser's device allowance (a device cookie issued
+// for this account) or else against the account, after the fleet-wide failure ceiling; it
+// returns the key charged, which a success clears.
+func (s *Service) charge(ctx context.Context, tenantID, account, device, failKey string, windowLeft time.Duration, now time.Time) (string, error) {
+	var chargeKey string
+	limit := s.lim.PerAccount
+	if nonce, ok := s.verifyDevice(device, account, now); ok {
+		chargeKey, limit = "rl:login:dev:"+nonce, s.lim.PerDevice
+	} else {
+		failures, err := s.count(ctx, failKey)
+		if err != nil {
+			return "", err
+		}
+		if failures >= int64(s.lim.GlobalFailures) {
+			return "", apperr.Retry(apperr.TooManyAttempts, ErrGlobalLimit, "", windowLeft)
+		}
+		chargeKey = "rl:login:acct:" + tenantID + ":" + account
+	}
+	n, ttl, err := s.kv.Incr(ctx, chargeKey, s.lim.Window)
+	if err != nil {
+		return "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
+	}
+	if n > int64(limit) {
+		return "", apperr.Retry(apperr.TooManyAttempts, ErrAccountLimit, "", max(ttl, time.Second))
+	}
+	return chargeKey, nil
 }
 
 // count reads a counter that may not exist yet.

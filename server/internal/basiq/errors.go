@@ -245,26 +245,35 @@ func Classify(err error) Class {
 }
 
 func (e *Error) class() Class {
-	onToken := e.Endpoint == EndpointToken
 	switch {
-	case e.Status == http.StatusTooManyRequests || e.Code == "too-many-requests":
-		return ClassThrottled
-	case e.Status == http.StatusForbidden && e.Code == "request-not-valid":
+	case e.Status == http.StatusTooManyRequests || e.Code == "too-many-requests",
+		e.Status == http.StatusForbidden && e.Code == "request-not-valid":
 		return ClassThrottled
 	case e.Status >= 500 || e.Code == "internal-server-error" || e.Code == "service-unavailable":
 		return ClassUnavailable
-	case e.Code == "invalid-client" || e.Code == "unauthorized-client":
+	case e.keyRejected():
 		return ClassKeyRejected
-	case onToken && e.Status == http.StatusNotFound:
-		return ClassKeyRejected
-	case onToken && e.Status == http.StatusForbidden && e.Code == "forbidden-access":
-		return ClassKeyRejected
-	case !onToken && e.Status == http.StatusForbidden && e.Code == "access-denied":
-		return ClassTokenExpired
-	case !onToken && e.Status == http.StatusUnauthorized && e.Code == "invalid-authorization-token":
+	case e.tokenExpired():
 		return ClassTokenExpired
 	}
 	return ClassRejected
+}
+
+// keyRejected reports an answer that says the API key itself is no good.
+func (e *Error) keyRejected() bool {
+	onToken := e.Endpoint == EndpointToken
+	return e.Code == "invalid-client" || e.Code == "unauthorized-client" ||
+		onToken && e.Status == http.StatusNotFound ||
+		onToken && e.Status == http.StatusForbidden && e.Code == "forbidden-access"
+}
+
+// tokenExpired reports a resource call refused because the server token it carried expired.
+func (e *Error) tokenExpired() bool {
+	if e.Endpoint == EndpointToken {
+		return false
+	}
+	return e.Status == http.StatusForbidden && e.Code == "access-denied" ||
+		e.Status == http.StatusUnauthorized && e.Code == "invalid-authorization-token"
 }
 
 // RetryAfter returns the Retry-After Basiq sent with a 429 or 503, or 0.
