@@ -21,7 +21,6 @@ import (
 	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
-	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
@@ -83,9 +82,14 @@ func (s *Server) ApplyOrigins(cfg *config.Config) { s.origins.Store(newOriginPol
 // under the configuration in force.
 func (s *Server) OriginAllowed(origin string) bool { return s.origins.Load().allowed[origin] }
 
+// Pinger answers a real round trip to a backing store.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Admin is what the admin listener needs.
 type Admin struct {
-	DB      *store.DB
+	DB      Pinger
 	KV      kv.Store
 	Metrics http.Handler
 	// ConfigOK reports whether a valid configuration is in force.
