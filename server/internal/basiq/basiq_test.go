@@ -356,7 +356,8 @@ func envelope(code, title, detail string) string {
 	return fmt.Sprintf(`{"type":"list","correlationId":"c0ffee00-1111-4222-8333-444455556666","data":[{"type":"error","code":%q,"title":%q,"detail":%q}]}`, code, title, detail)
 }
 
-// TestClassify covers every seed code of DESIGN.md §5 plus throttling and transport failures.
+// TestClassify covers every Basiq error code the service acts on (docs/architecture.md,
+// "Failures") plus throttling and transport failures.
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -58,7 +58,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// newError decodes Basiq's envelope (BASIQ.md §3.1). Anything unexpected (no JSON, no data,
+// newError decodes Basiq's error envelope ({"type":"list","data":[…]}). Anything unexpected (no JSON, no data,
 // extra fields, source absent/{}/null) still yields an *Error carrying the status.
 func newError(endpoint string, resp *http.Response, body []byte, secrets []string) *Error {
 	e := &Error{Endpoint: endpoint, Status: resp.StatusCode}
@@ -159,7 +159,7 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// Class is what the caller should do about a failed call (DESIGN.md §5).
+// Class is what the caller should do about a failed call (docs/architecture.md, "Failures").
 type Class int
 
 // The classes. ClassNone is only for a nil error.

@@ -41,7 +41,7 @@ import (
 )
 
 // Timeouts are short on purpose: a sick Redis must turn into a fast 503, not a request that
-// hangs for the go-redis defaults of several seconds (DESIGN §5).
+// hangs for the go-redis defaults of several seconds (docs/architecture.md, "Failures").
 const (
 	redisDialTimeout  = 500 * time.Millisecond
 	redisReadTimeout  = 300 * time.Millisecond

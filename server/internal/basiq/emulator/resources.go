@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// bearer is the check every non-/token endpoint runs (BASIQ.md §8.3). It answers the request
+// bearer is the check every non-/token endpoint runs. It answers the request
 // itself and returns false when the token is missing, forged (401) or expired (403).
 func (e *Emulator) bearer(w http.ResponseWriter, r *http.Request) (claims, bool) {
 	scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// handleToken is POST /token. The checks run in the order of BASIQ.md §8.2, which follows the
+// handleToken is POST /token. The checks run in the numbered order below, which follows the
 // order of Basiq's error table because Basiq documents none [inferred]; the first failure
 // answers.
 func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
