@@ -18,6 +18,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/tenant"
@@ -76,6 +77,19 @@ func authOf(c echo.Context) (*authed, error) {
 	a, ok := c.Get(ctxAuth).(*authed)
 	if !ok {
 		return nil, errNoSession
+	}
+	return a, nil
+}
+
+// limitedAuthOf is authOf for the routes under the per-session limit (/client-token and
+// /connect/consent share it): past the limit it is 429 rate_limited with Retry-After.
+func limitedAuthOf(c echo.Context, limiter *ratelimit.Limiter) (*authed, error) {
+	a, err := authOf(c)
+	if err != nil {
+		return nil, err
+	}
+	if ok, wait := limiter.Allow(a.hash); !ok {
+		return nil, apperr.Retry(apperr.RateLimited, nil, "", wait)
 	}
 	return a, nil
 }

@@ -59,12 +59,9 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 		Action string `json:"action,omitempty"`
 	}
 	return func(c echo.Context) error {
-		a, err := authOf(c)
+		a, err := limitedAuthOf(c, limiter)
 		if err != nil {
 			return err
-		}
-		if ok, wait := limiter.Allow(a.hash); !ok {
-			return apperr.Retry(apperr.RateLimited, nil, "", wait)
 		}
 		if !a.tenant.BindsUser() {
 			return apperr.New(apperr.Forbidden, "The Consent UI needs Basiq API 3.0; this tenant connects banks from the page.")

@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
@@ -19,12 +18,9 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store, limite
 		ExpiresIn   int64  `json:"expires_in"`
 	}
 	return func(c echo.Context) error {
-		a, err := authOf(c)
+		a, err := limitedAuthOf(c, limiter)
 		if err != nil {
 			return err
-		}
-		if ok, wait := limiter.Allow(a.hash); !ok {
-			return apperr.Retry(apperr.RateLimited, nil, "", wait)
 		}
 		tok, err := clientToken(c, tokens, store, a)
 		if err != nil {
