@@ -232,20 +232,8 @@ func (e *Emulator) AddConsent(userID string) {
 // handleUser is GET and DELETE /users/{userID}, SERVER_ACCESS only. A deleted user answers 404
 // from then on, and a CLIENT_ACCESS token can no longer be minted for it.
 func (e *Emulator) handleUser(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
-		w.Header().Set("Allow", "GET, DELETE")
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteUser) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, ok := e.serverCall(w, r, RouteUser, http.MethodGet, http.MethodDelete)
 	if !ok {
-		return
-	}
-	if c.Scope != ScopeServer {
-		writeError(w, errForbidden())
 		return
 	}
 	id := r.PathValue("userID")
@@ -267,20 +255,8 @@ func (e *Emulator) handleUser(w http.ResponseWriter, r *http.Request) {
 
 // handleConsents is GET /users/{userID}/consents, SERVER_ACCESS only (core.json: services_token).
 func (e *Emulator) handleConsents(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteConsents) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, ok := e.serverCall(w, r, RouteConsents, http.MethodGet)
 	if !ok {
-		return
-	}
-	if c.Scope != ScopeServer {
-		writeError(w, errForbidden())
 		return
 	}
 	id := r.PathValue("userID")
