@@ -390,25 +390,7 @@ func TestCookieFlags(t *testing.T) {
 			if err := s.Begin(rec, request(), alice); err != nil {
 				t.Fatal(err)
 			}
-			check := func(t *testing.T, rec *httptest.ResponseRecorder, ending bool) {
-				t.Helper()
-				raw := rec.Result().Header.Values("Set-Cookie")
-				if len(raw) != 1 {
-					t.Fatalf("Set-Cookie = %q, want one", raw)
-				}
-				c := rec.Result().Cookies()[0]
-				if c.Name != tc.cookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" ||
-					c.Secure != tc.secure || c.Domain != "" || strings.Contains(strings.ToLower(raw[0]), "domain=") {
-					t.Errorf("cookie flags: %s", raw[0])
-				}
-				if ending && (c.MaxAge >= 0 || c.Value != "") {
-					t.Errorf("ending cookie: %s", raw[0])
-				}
-				if !ending && (c.MaxAge != int(absolute/time.Second) || c.Value == "") {
-					t.Errorf("session cookie: %s", raw[0])
-				}
-			}
-			check(t, rec, false)
+			checkCookie(t, rec, tc.cookie, tc.secure, false)
 			c := rec.Result().Cookies()[0]
 			sess, err := s.Current(request(c))
 			if err != nil {
@@ -418,9 +400,30 @@ func TestCookieFlags(t *testing.T) {
 			if err := s.End(end, request(c), sess); err != nil {
 				t.Fatal(err)
 			}
-			check(t, end, true)
+			checkCookie(t, end, tc.cookie, tc.secure, true)
 			wantUnauthenticated(t, s, c)
 		})
+	}
+}
+
+// checkCookie checks the one Set-Cookie of rec: the session cookie name and flags, and either a
+// live session cookie or one that ends it.
+func checkCookie(t *testing.T, rec *httptest.ResponseRecorder, name string, secure, ending bool) {
+	t.Helper()
+	raw := rec.Result().Header.Values("Set-Cookie")
+	if len(raw) != 1 {
+		t.Fatalf("Set-Cookie = %q, want one", raw)
+	}
+	c := rec.Result().Cookies()[0]
+	if c.Name != name || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" ||
+		c.Secure != secure || c.Domain != "" || strings.Contains(strings.ToLower(raw[0]), "domain=") {
+		t.Errorf("cookie flags: %s", raw[0])
+	}
+	if ending && (c.MaxAge >= 0 || c.Value != "") {
+		t.Errorf("ending cookie: %s", raw[0])
+	}
+	if !ending && (c.MaxAge != int(absolute/time.Second) || c.Value == "") {
+		t.Errorf("session cookie: %s", raw[0])
 	}
 }
 
