@@ -7,7 +7,6 @@ package sso
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 	"github.com/basiq-bff/bff/server/internal/user"
@@ -140,7 +140,7 @@ func New(users Users, store kv.Store, o Options) (*Service, error) {
 	for _, k := range o.CookieKeys {
 		// Encrypted as well as signed: the PKCE verifier and the nonce stay unreadable even in
 		// a copy of the cookie.
-		c := securecookie.New(derive(k, "pre-login mac"), derive(k, "pre-login aes"))
+		c := securecookie.New(derive.Key(k, "pre-login mac"), derive.Key(k, "pre-login aes"))
 		c.SetSerializer(securecookie.JSONEncoder{})
 		c.MaxAge(int(preLoginTTL / time.Second))
 		c.MaxLength(2048)
@@ -492,13 +492,6 @@ func (s *Service) EndSessionURL(ctx context.Context, t *tenant.Tenant, idTokenHi
 		return ""
 	}
 	return u
-}
-
-// derive separates the uses of one configured key (32 bytes out, an AES-256 key).
-func derive(key []byte, label string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(label))
-	return m.Sum(nil)
 }
 
 func stateKey(state string) string { return "oidc:state:" + hashHex(state) }
