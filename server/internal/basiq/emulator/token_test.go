@@ -49,6 +49,13 @@ func assertToken(t *testing.T, f *fixture, rec *httptest.ResponseRecorder, scope
 		t.Errorf("body %s, want exactly access_token, token_type Bearer, expires_in 3600", rec.Body)
 	}
 	tok, _ := body["access_token"].(string)
+	assertClaims(t, f, tok, scope, userID, version)
+	return tok
+}
+
+// assertClaims checks the token's JWT header and claims, and what Inspect says of it.
+func assertClaims(t *testing.T, f *fixture, tok, scope, userID, version string) {
+	t.Helper()
 	hdr, cl := jwtClaims(t, tok)
 	if hdr["alg"] != "HS256" || hdr["typ"] != "JWT" {
 		t.Errorf("JWT header %v", hdr)
@@ -68,7 +75,6 @@ func assertToken(t *testing.T, f *fixture, rec *httptest.ResponseRecorder, scope
 		ti.ApplicationID != "app-1" || !ti.ExpiresAt.Equal(f.clock.Now().Add(time.Hour).Truncate(time.Second)) {
 		t.Errorf("Inspect = %+v, %v", ti, ok)
 	}
-	return tok
 }
 
 // TestMatrix is the emulator's answer for each way a /token request can be wrong.
