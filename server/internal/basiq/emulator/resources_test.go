@@ -177,17 +177,7 @@ func TestConnectionsAndJobs(t *testing.T) {
 				t.Fatalf("poll %d: %v, want %v", i+1, got, w)
 			}
 			if i == len(want)-1 {
-				titles := j.Steps[0].Title + "," + j.Steps[1].Title + "," + j.Steps[2].Title
-				if titles != "verify-credentials,retrieve-accounts,retrieve-transactions" {
-					t.Errorf("titles %s", titles)
-				}
-				if !strings.Contains(string(j.Steps[0].Result), `"/users/u-1/connections/`) ||
-					!strings.Contains(string(j.Steps[1].Result), `accounts?filter=institution.id.eq('AU00000')`) {
-					t.Errorf("results %s %s", j.Steps[0].Result, j.Steps[1].Result)
-				}
-				if !strings.HasPrefix(j.Links.Source, emulator.DefaultPublicURL+"/users/u-1/connections/") {
-					t.Errorf("links.source %q", j.Links.Source)
-				}
+				checkFinishedJob(t, j)
 			}
 		}
 	})
@@ -241,6 +231,23 @@ func TestConnectionsAndJobs(t *testing.T) {
 		}
 		assertErr(t, f.do(t, del), http.StatusNotFound, "resource-not-found", "")
 	})
+}
+
+// checkFinishedJob checks a job of u-1 at Hooli that has succeeded: its step titles, the
+// links its results carry and its source.
+func checkFinishedJob(t *testing.T, j jobView) {
+	t.Helper()
+	titles := j.Steps[0].Title + "," + j.Steps[1].Title + "," + j.Steps[2].Title
+	if titles != "verify-credentials,retrieve-accounts,retrieve-transactions" {
+		t.Errorf("titles %s", titles)
+	}
+	if !strings.Contains(string(j.Steps[0].Result), `"/users/u-1/connections/`) ||
+		!strings.Contains(string(j.Steps[1].Result), `accounts?filter=institution.id.eq('AU00000')`) {
+		t.Errorf("results %s %s", j.Steps[0].Result, j.Steps[1].Result)
+	}
+	if !strings.HasPrefix(j.Links.Source, emulator.DefaultPublicURL+"/users/u-1/connections/") {
+		t.Errorf("links.source %q", j.Links.Source)
+	}
 }
 
 func TestConnectionRules(t *testing.T) {
