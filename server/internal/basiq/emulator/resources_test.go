@@ -220,8 +220,10 @@ func TestConnectionsAndJobs(t *testing.T) {
 			t.Fatalf("%d records", len(got))
 		}
 		c := got[0]
-		if c.UserID != "u-1" || c.LoginID != "gavin" || c.Password != "p4ss" || c.SecurityCode != "1234" ||
-			c.SecondaryLoginID != "x" || c.InstitutionID != "AU04301" || c.JobID != jobID || c.ConnectionID == "" {
+		want := c
+		want.UserID, want.LoginID, want.Password, want.SecurityCode = "u-1", "gavin", "p4ss", "1234"
+		want.SecondaryLoginID, want.InstitutionID, want.JobID = "x", "AU04301", jobID
+		if c != want || c.ConnectionID == "" {
 			t.Errorf("record %+v", c)
 		}
 		// DELETE the connection once; a second time it is gone.
