@@ -95,6 +95,13 @@ func (l TenantLogin) check(p *problems, path string) {
 		return
 	}
 	o, op := l.OIDC, path+".oidc"
+	o.checkClient(p, op)
+	o.checkCredentials(p, op)
+	o.checkPresentation(p, op)
+}
+
+// checkClient checks who the provider is and who we are to it.
+func (o *OIDC) checkClient(p *problems, op string) {
 	if u, err := url.Parse(o.Issuer); err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery ||
 		u.Fragment != "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
 		p.add(op+".issuer", "must be the provider's issuer URL: https, no query or fragment (http only for localhost)")
@@ -102,6 +109,10 @@ func (l TenantLogin) check(p *problems, path string) {
 	if o.ClientID == "" || len(o.ClientID) > 256 || strings.ContainsFunc(o.ClientID, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		p.add(op+".client_id", "is required: the client id the provider issued, printable ASCII without spaces")
 	}
+}
+
+// checkCredentials checks how we authenticate to the provider: a client secret or a private key.
+func (o *OIDC) checkCredentials(p *problems, op string) {
 	switch hasSecret, hasKey := !o.ClientSecret.isZero(), !o.PrivateKey.isZero(); {
 	case hasSecret && hasKey:
 		p.add(op, "set either client_secret or private_key, not both")
@@ -123,6 +134,10 @@ func (l TenantLogin) check(p *problems, path string) {
 	default:
 		p.add(op, "client_secret (client_secret_basic) or private_key (private_key_jwt) is required")
 	}
+}
+
+// checkPresentation checks the scopes asked for, the button's name and the allowed domains.
+func (o *OIDC) checkPresentation(p *problems, op string) {
 	for i, s := range o.Scopes {
 		if !reScope.MatchString(s) {
 			p.add(fmt.Sprintf("%s.scopes[%d]", op, i), "%q is not a scope", s)

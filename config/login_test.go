@@ -94,19 +94,24 @@ func TestTenantLogin(t *testing.T) {
 				}
 				return
 			}
-			ps := problemsOf(t, err)
-			found := false
-			for _, p := range ps {
-				found = found || strings.Contains(p, tc.want)
-				for _, secret := range []string{"s3cret-value", "PRIVATE KEY", "not a key"} {
-					if strings.Contains(p, secret) {
-						t.Errorf("problem quotes a secret: %q", p)
-					}
-				}
-			}
-			if !found {
-				t.Errorf("problems = %q, want one containing %q", ps, tc.want)
-			}
+			checkLoginProblems(t, problemsOf(t, err), tc.want)
 		})
+	}
+}
+
+// checkLoginProblems wants one problem containing want, and none quoting a secret of the tests.
+func checkLoginProblems(t *testing.T, ps []string, want string) {
+	t.Helper()
+	found := false
+	for _, p := range ps {
+		found = found || strings.Contains(p, want)
+		for _, secret := range []string{"s3cret-value", "PRIVATE KEY", "not a key"} {
+			if strings.Contains(p, secret) {
+				t.Errorf("problem quotes a secret: %q", p)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("problems = %q, want one containing %q", ps, want)
 	}
 }

@@ -43,9 +43,6 @@ func NewSecret(v string) Secret {
 // Reveal returns the resolved content, surrounding whitespace trimmed ("" if unresolved).
 func (s Secret) Reveal() string { return s.content }
 
-// Bytes returns a copy of the resolved content.
-func (s Secret) Bytes() []byte { return []byte(s.content) }
-
 // Source says where the secret comes from, without its content: "env BFF_SESSION_KEY",
 // "file /run/secrets/x" or "inline value".
 func (s Secret) Source() string {

@@ -18,14 +18,6 @@ func TestSecretAccessors(t *testing.T) {
 	if got := s.Reveal(); got != "hunter2-token" {
 		t.Errorf("Reveal() = %q", got)
 	}
-	b := s.Bytes()
-	if string(b) != "hunter2-token" {
-		t.Errorf("Bytes() = %q", b)
-	}
-	b[0] = 'X'
-	if s.Reveal() != "hunter2-token" {
-		t.Error("changing the slice from Bytes changed the secret")
-	}
 
 	for _, tc := range []struct {
 		name string
@@ -281,8 +273,6 @@ func TestProblemsHideSecrets(t *testing.T) {
 		{"database url with password", map[string]string{"database_url": "database_url: mysql://bff:" + pw + "@db/bff\n"}, nil, pw},
 		{"database url from env", nil, map[string]string{"BFF_DATABASE_URL": "mongodb://bff:" + pw + "@db"}, pw},
 		{"unparseable database url", map[string]string{"database_url": "database_url: 'postgres://bff:" + pw + "@db:port/bff'\n"}, nil, pw},
-		{"redis url with password", map[string]string{"redis_url": "redis_url: redis://:" + pw + "@redis/x\n"}, nil, pw},
-		{"redis url wrong scheme", nil, map[string]string{"BFF_REDIS_URL": "valkey://:" + pw + "@redis"}, pw},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

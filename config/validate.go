@@ -45,7 +45,6 @@ func (c *Config) Validate() []string {
 	}
 	c.checkPublicOrigin(&p)
 	checkDatabaseURL(&p, c.DatabaseURL)
-	checkRedisURL(&p, c.RedisURL)
 	if c.RedisURL == "" && !c.Demo && !c.SingleReplica {
 		p.add("redis_url", "is empty, which means the in-process store: replicas would not share sessions, "+
 			"limits or the token cache. Set redis_url, or single_replica: true to run exactly one replica")
@@ -53,6 +52,28 @@ func (c *Config) Validate() []string {
 	if strings.ContainsAny(c.RedisPrefix, " \t\r\n") {
 		p.add("redis_prefix", "must not contain whitespace")
 	}
+	c.checkLog(&p)
+	c.checkSession(&p)
+	if c.Cache.EncryptionKey.isZero() {
+		p.add("cache.encryption_key", "is required: 32 random bytes as 64 hex characters (openssl rand -hex 32), e.g. {file: /run/secrets/bff-cache-key}")
+	} else {
+		checkSecret(&p, "cache.encryption_key", c.Cache.EncryptionKey, true)
+	}
+	c.checkCORS(&p)
+	c.checkTrustedProxies(&p)
+	c.checkLogin(&p)
+	c.checkClientToken(&p)
+	if d := c.Shutdown.Drain.D(); d < 0 || d > 5*time.Minute {
+		p.add("shutdown.drain", "must be between 0 and 5m")
+	}
+	if d := c.Shutdown.Timeout.D(); d < time.Second || d > 5*time.Minute {
+		p.add("shutdown.timeout", "must be between 1s and 5m")
+	}
+	c.checkTenants(&p)
+	return p
+}
+
+func (c *Config) checkLog(p *problems) {
 	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
 		p.add("log.level", "must be debug, info, warn or error")
 	}
@@ -65,33 +86,19 @@ func (c *Config) Validate() []string {
 	if d := c.Log.FlushInterval.D(); d < 10*time.Millisecond || d > 10*time.Second {
 		p.add("log.flush_interval", "must be between 10ms and 10s")
 	}
-	c.checkSession(&p)
-	if c.Cache.EncryptionKey.isZero() {
-		p.add("cache.encryption_key", "is required: 32 random bytes as 64 hex characters (openssl rand -hex 32), e.g. {file: /run/secrets/bff-cache-key}")
-	} else {
-		checkSecret(&p, "cache.encryption_key", c.Cache.EncryptionKey, true)
-	}
-	c.checkCORS(&p)
+}
+
+func (c *Config) checkTrustedProxies(p *problems) {
 	for i, tp := range c.TrustedProxies {
 		path := fmt.Sprintf("trusted_proxies[%d]", i)
 		if pfx, err := netip.ParsePrefix(tp); err == nil {
-			checkProxyWidth(&p, path, pfx)
+			checkProxyWidth(p, path, pfx)
 			continue
 		}
 		if _, err := netip.ParseAddr(tp); err != nil {
 			p.add(path, "%q is neither a CIDR (10.0.0.0/8) nor an IP address", tp)
 		}
 	}
-	c.checkLogin(&p)
-	c.checkClientToken(&p)
-	if d := c.Shutdown.Drain.D(); d < 0 || d > 5*time.Minute {
-		p.add("shutdown.drain", "must be between 0 and 5m")
-	}
-	if d := c.Shutdown.Timeout.D(); d < time.Second || d > 5*time.Minute {
-		p.add("shutdown.timeout", "must be between 1s and 5m")
-	}
-	c.checkTenants(&p)
-	return p
 }
 
 // checkProxyWidth refuses proxy ranges wider than a /8 (IPv4) or a /32 (IPv6): believing
@@ -199,129 +206,6 @@ func checkDatabaseURL(p *problems, v string) {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" {
 		p.add("database_url", want) // the value is not quoted: it may hold a password
 	}
-}
-
-// redisSchemes are the URL schemes the kv package connects with: one node, Sentinel or
-// Cluster, each plain or over TLS. config cannot import that package, so this is a light
-// structural check; the server checks the URL fully (hosts, options, database) when it
-// connects. No message quotes the URL or a piece of it: it may hold a password.
-var redisSchemes = map[string]string{
-	"redis": "single", "rediss": "single",
-	"redis+sentinel": "sentinel", "rediss+sentinel": "sentinel",
-	"redis+cluster": "cluster", "rediss+cluster": "cluster",
-}
-
-func checkRedisURL(p *problems, v string) {
-	if v == "" {
-		return
-	}
-	const forms = "must be empty (in-process store) or a redis://, rediss://, redis+sentinel://, " +
-		"rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL"
-	scheme, rest, ok := strings.Cut(v, "://")
-	scheme = strings.ToLower(scheme)
-	deployment := redisSchemes[scheme]
-	if !ok || deployment == "" {
-		p.add("redis_url", forms)
-		return
-	}
-	// net/url takes one host per URL, so the authority (up to the first '/', '?' or '#') is
-	// split here: [userinfo@]host[:port][,host[:port]...].
-	authority, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		authority, tail = rest[:i], rest[i:]
-	}
-	userinfo, hostList := "", authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostList = authority[:i+1], authority[i+1:]
-	}
-	if strings.Contains(tail, "#") {
-		p.add("redis_url", "must not have a #fragment (percent-encode a '#' in the password)")
-		return
-	}
-	// The rest of the URL with a stand-in host: what url.Parse rejects here (a bad escape in
-	// the password, say) the server would reject too.
-	u, err := url.Parse(scheme + "://" + userinfo + "localhost" + tail)
-	if err != nil || u.Opaque != "" {
-		p.add("redis_url", "cannot be parsed as a URL (percent-encode reserved characters in the password)")
-		return
-	}
-	if hostList == "" {
-		p.add("redis_url", "names no host")
-		return
-	}
-	hosts := strings.Split(hostList, ",")
-	for i, h := range hosts {
-		if !validHostPort(h) {
-			// The position only: a password with an unescaped '/' or '@' would otherwise be
-			// quoted back as a host.
-			p.add("redis_url", "host %d is not host[:port]", i+1)
-			return
-		}
-	}
-	segments := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
-	switch deployment {
-	case "single":
-		if len(hosts) > 1 {
-			p.add("redis_url", "a %s:// URL names one host; use %s+sentinel:// or %s+cluster:// for several", scheme, scheme, scheme)
-		}
-		if len(segments) > 1 || !validDB(segments[0]) {
-			p.add("redis_url", "the path must be a database number, such as /0")
-		}
-	case "sentinel":
-		if segments[0] == "" {
-			p.add("redis_url", "a %s:// URL names the master set in its path, e.g. %s://sentinel-1:26379,sentinel-2:26379/mymaster", scheme, scheme)
-			return
-		}
-		if len(segments) > 2 || len(segments) == 2 && (segments[1] == "" || !validDB(segments[1])) {
-			p.add("redis_url", "a %s:// URL's path is /<master-name>[/<database number>]", scheme)
-		}
-	case "cluster":
-		if u.Path != "" && u.Path != "/" {
-			p.add("redis_url", "a %s:// URL has no path: a cluster has database 0 only", scheme)
-		}
-	}
-}
-
-// validHostPort reports whether s is host or host:port with a port from 1 to 65535, the host
-// a DNS name, an IPv4 address or an IPv6 address in brackets.
-func validHostPort(s string) bool {
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		end := strings.Index(s, "]")
-		if end < 0 {
-			return false
-		}
-		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
-		if s[end+1:] != "" && !strings.HasPrefix(s[end+1:], ":") {
-			return false
-		}
-		if _, err := netip.ParseAddr(host); err != nil {
-			return false
-		}
-	} else if h, pt, ok := strings.Cut(s, ":"); ok {
-		host, port = h, pt
-		if host == "" || strings.Contains(port, ":") {
-			return false
-		}
-	}
-	if host == "" || !strings.HasPrefix(s, "[") && strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != "" {
-		return false
-	}
-	if port == "" {
-		return !strings.HasSuffix(s, ":")
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	return err == nil && n > 0 && port == strconv.FormatUint(n, 10)
-}
-
-// validDB reports whether s is empty or a database number. Redis has 16 databases unless
-// its `databases` setting says otherwise, so only the form is checked here.
-func validDB(s string) bool {
-	if s == "" {
-		return true
-	}
-	_, err := strconv.ParseUint(s, 10, 31)
-	return err == nil
 }
 
 func (c *Config) checkSession(p *problems) {
@@ -463,11 +347,16 @@ func checkBasiq(p *problems, path string, b Basiq) {
 		!(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
 		p.add(path+".consent_url", "must be an absolute https URL (http only for localhost)")
 	}
-	if len(b.APIKeys) == 0 {
+	checkAPIKeys(p, path, b.APIKeys)
+}
+
+// checkAPIKeys checks a tenant's keys: unique well-formed ids, each secret, one usable.
+func checkAPIKeys(p *problems, path string, keys []APIKey) {
+	if len(keys) == 0 {
 		p.add(path+".api_keys", "at least one key is required")
 	}
 	ids, active := map[string]int{}, 0
-	for i, k := range b.APIKeys {
+	for i, k := range keys {
 		kp := fmt.Sprintf("%s.api_keys[%d]", path, i)
 		switch j, dup := ids[k.ID]; {
 		case !reKeyID.MatchString(k.ID):
@@ -483,7 +372,7 @@ func checkBasiq(p *problems, path string, b Basiq) {
 			active++
 		}
 	}
-	if len(b.APIKeys) > 0 && active == 0 {
+	if len(keys) > 0 && active == 0 {
 		p.add(path+".api_keys", "every key is revoked; at least one must be usable")
 	}
 }

@@ -24,13 +24,14 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/secevent"
 	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // cliConfig is the configuration for the one-shot commands: the file, or the demo defaults
 // (the demo database) when there is none.
 func cliConfig(env cliEnv) (*config.Config, error) {
 	if path := config.Path(env.configFlag, env.getenv); path != "" {
-		c, err := config.Load(path, env.getenv)
+		c, err := config.Load(path, env.getenv, checkRedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
@@ -102,9 +103,9 @@ func openForCLI(ctx context.Context, env cliEnv, tenantID string) (*app, *slog.L
 func userError(err error, tenantID, email string) error {
 	switch {
 	case errors.Is(err, apperr.NotFound):
-		return fmt.Errorf("no user %s in tenant %s", store.NormalizeEmail(email), tenantID)
+		return fmt.Errorf("no user %s in tenant %s", user.NormalizeEmail(email), tenantID)
 	case errors.Is(err, apperr.Conflict):
-		return fmt.Errorf("a user %s already exists in tenant %s", store.NormalizeEmail(email), tenantID)
+		return fmt.Errorf("a user %s already exists in tenant %s", user.NormalizeEmail(email), tenantID)
 	}
 	return err
 }
@@ -157,6 +158,28 @@ func readPasswordLine(r io.Reader) (string, error) {
 	return pw, nil
 }
 
+// newPasswordHash reads a new password (prompted for, or from passwordFile) and hashes it.
+func newPasswordHash(env cliEnv, passwordFile string) (string, error) {
+	pw, err := readPassword(env, passwordFile)
+	if err != nil {
+		return "", err
+	}
+	return auth.HashPassword(pw)
+}
+
+// endUserSessions records event for u, ends every session of u and records their revocation
+// for reason; it returns how many sessions ended.
+func endUserSessions(ctx context.Context, a *app, log *slog.Logger, u *user.User, event, reason string) (int, error) {
+	pseudonym := a.tokens.HashUser(u.TenantID, u.ID)
+	secevent.Log(ctx, log, event, secevent.ReasonCLI, "user", pseudonym)
+	n, err := a.sessions.EndUser(ctx, u.TenantID, u.ID)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: %w", err)
+	}
+	secevent.Log(ctx, log, secevent.SessionRevoked, reason, "user", pseudonym, "sessions", n)
+	return n, nil
+}
+
 func usersAdd(ctx context.Context, env cliEnv, tenantID, email, passwordFile string) error {
 	a, log, err := userCommand(ctx, env, "users add", tenantID, email)
 	if err != nil {
@@ -166,11 +189,7 @@ func usersAdd(ctx context.Context, env cliEnv, tenantID, email, passwordFile str
 	if !strings.Contains(email, "@") || len(email) > 254 {
 		return fmt.Errorf("%q is not an email address", email)
 	}
-	pw, err := readPassword(env, passwordFile)
-	if err != nil {
-		return err
-	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := newPasswordHash(env, passwordFile)
 	if err != nil {
 		return err
 	}
@@ -193,13 +212,10 @@ func usersDisable(ctx context.Context, env cliEnv, tenantID, email string) error
 	if err != nil {
 		return userError(err, tenantID, email)
 	}
-	user := a.tokens.HashUser(u.TenantID, u.ID)
-	secevent.Log(ctx, log, secevent.UserDisabled, secevent.ReasonCLI, "user", user)
-	n, err := a.sessions.EndUser(ctx, tenantID, u.ID)
+	n, err := endUserSessions(ctx, a, log, u, secevent.UserDisabled, secevent.ReasonUserDisabled)
 	if err != nil {
-		return fmt.Errorf("end sessions: %w", err)
+		return err
 	}
-	secevent.Log(ctx, log, secevent.SessionRevoked, secevent.ReasonUserDisabled, "user", user, "sessions", n)
 	fmt.Fprintf(env.stdout, "disabled user %d (%s); ended %d sessions\n", u.ID, u.Email, n)
 	return nil
 }
@@ -213,11 +229,7 @@ func usersPasswd(ctx context.Context, env cliEnv, tenantID, email, passwordFile 
 	if _, err := a.db.UserByEmail(ctx, tenantID, email); err != nil {
 		return userError(err, tenantID, email) // before asking for a password in vain
 	}
-	pw, err := readPassword(env, passwordFile)
-	if err != nil {
-		return err
-	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := newPasswordHash(env, passwordFile)
 	if err != nil {
 		return err
 	}
@@ -225,13 +237,10 @@ func usersPasswd(ctx context.Context, env cliEnv, tenantID, email, passwordFile 
 	if err != nil {
 		return userError(err, tenantID, email)
 	}
-	user := a.tokens.HashUser(u.TenantID, u.ID)
-	secevent.Log(ctx, log, secevent.PasswordChanged, secevent.ReasonCLI, "user", user)
-	n, err := a.sessions.EndUser(ctx, tenantID, u.ID)
+	n, err := endUserSessions(ctx, a, log, u, secevent.PasswordChanged, secevent.ReasonPasswordChange)
 	if err != nil {
-		return fmt.Errorf("end sessions: %w", err)
+		return err
 	}
-	secevent.Log(ctx, log, secevent.SessionRevoked, secevent.ReasonPasswordChange, "user", user, "sessions", n)
 	fmt.Fprintf(env.stdout, "password changed for user %d (%s); ended %d sessions\n", u.ID, u.Email, n)
 	return nil
 }
@@ -286,7 +295,7 @@ func healthcheck(ctx context.Context, env cliEnv, url string) error {
 	if url == "" {
 		addr := "127.0.0.1:9090"
 		if path := config.Path(env.configFlag, env.getenv); path != "" {
-			cfg, err := config.Load(path, env.getenv)
+			cfg, err := config.Load(path, env.getenv, checkRedisURL)
 			if err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
@@ -327,7 +336,7 @@ func configCheck(env cliEnv) error {
 		fmt.Fprint(env.stderr, "config check needs --config FILE or BFF_CONFIG\n")
 		return errUsage
 	}
-	cfg, err := config.Load(path, env.getenv)
+	cfg, err := config.Load(path, env.getenv, checkRedisURL)
 	if err != nil {
 		var p *config.Problems
 		if errors.As(err, &p) {
@@ -354,7 +363,8 @@ type emulatorServer struct {
 }
 
 func startEmulator(ctx context.Context, addr string) (*emulatorServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

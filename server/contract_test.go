@@ -129,7 +129,7 @@ func (ct contractTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, nil
 }
 
-// TestContractDocument: the document is valid OpenAPI 3.1, lists every route of DESIGN's
+// TestContractDocument: the document is valid OpenAPI 3.1, lists every route of the README's
 // table and every error code the BFF sends, and the admin listener serves it as it is.
 func TestContractDocument(t *testing.T) {
 	c := loadContract(t)

@@ -274,7 +274,7 @@ func TestRefusals(t *testing.T) {
 	})
 }
 
-// TestUpstreamFailuresMapToDesign drives the emulator's faults and checks DESIGN §5's answer,
+// TestUpstreamFailuresMapToDesign drives the emulator's faults and checks the answer docs/architecture.md ("Failures") gives,
 // then that the service recovers by itself once Basiq is healthy again.
 func TestUpstreamFailuresMapToDesign(t *testing.T) {
 	tests := []struct {

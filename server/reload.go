@@ -88,7 +88,7 @@ func (r *reloader) run(ctx context.Context) {
 func (r *reloader) reload(ctx context.Context, trigger string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	next, err := config.Load(r.path, r.getenv)
+	next, err := config.Load(r.path, r.getenv, checkRedisURL)
 	if err != nil {
 		r.m.ConfigReload("invalid")
 		r.log.Error("config reload rejected: the new configuration is invalid; the previous one stays in force",

@@ -90,29 +90,11 @@ func commandTable() map[string]command {
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	force := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	returned := make(chan struct{})
-	defer close(returned)
-	go func() {
-		select {
-		case <-sigs:
-			stop()
-		case <-returned:
-			return
-		}
-		select {
-		case <-sigs:
-			close(force)
-		case <-returned:
-		}
-	}()
+	force, release := watchSignals(stop)
+	defer release()
 
-	name, rest := "serve", args[1:]
-	if len(rest) > 0 {
-		switch rest[0] {
+	if len(args) > 1 {
+		switch args[1] {
 		case "--version", "-version":
 			fmt.Fprintln(stdout, buildinfo.Read())
 			return nil
@@ -121,15 +103,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return nil
 		}
 	}
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	if name == "users" || name == "config" {
-		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			fmt.Fprintf(stderr, "%q needs a subcommand\n\n%s", name, usage)
-			return errUsage
-		}
-		name, rest = name+" "+rest[0], rest[1:]
+	name, rest, err := commandName(args[1:], stderr)
+	if err != nil {
+		return err
 	}
 	cmd, ok := commandTable()[name]
 	if !ok {
@@ -159,6 +135,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 
 	env := cliEnv{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, configFlag: o.config, force: force}
+	return dispatch(ctx, name, env, o)
+}
+
+// watchSignals calls stop on the first SIGINT or SIGTERM and closes force on the second,
+// until release is called.
+func watchSignals(stop func()) (force chan struct{}, release func()) {
+	force = make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	returned := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			stop()
+		case <-returned:
+			return
+		}
+		select {
+		case <-sigs:
+			close(force)
+		case <-returned:
+		}
+	}()
+	return force, func() {
+		signal.Stop(sigs)
+		close(returned)
+	}
+}
+
+// commandName reads the command's name (serve when there is none; "users" and "config" take a
+// subcommand) and returns it with the arguments left.
+func commandName(args []string, stderr io.Writer) (string, []string, error) {
+	name, rest := "serve", args
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if name == "users" || name == "config" {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			fmt.Fprintf(stderr, "%q needs a subcommand\n\n%s", name, usage)
+			return "", nil, errUsage
+		}
+		name, rest = name+" "+rest[0], rest[1:]
+	}
+	return name, rest, nil
+}
+
+// dispatch runs the named command.
+func dispatch(ctx context.Context, name string, env cliEnv, o cmdOptions) error {
 	switch name {
 	case "serve":
 		return serve(ctx, env)
@@ -183,7 +207,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "emulator":
 		return runEmulator(ctx, env, o.listen, o.consentRedirect)
 	case "version":
-		fmt.Fprintln(stdout, buildinfo.Read())
+		fmt.Fprintln(env.stdout, buildinfo.Read())
 		return nil
 	}
 	return errUsage

@@ -176,7 +176,7 @@ func testSentinelFailover(t *testing.T, fail func(*testing.T, *kvtest.Sentinel),
 	if outage && statuses[http.StatusServiceUnavailable] == 0 {
 		t.Error("no request failed while Redis could not answer: the replicas did not depend on it")
 	}
-	// A hung Redis must turn into a prompt answer (DESIGN §5: KV calls time out in hundreds
+	// A hung Redis must turn into a prompt answer (docs/architecture.md, "Failures": kv calls time out in hundreds
 	// of milliseconds), not a request that waits for the failover.
 	if slowest := log.slowestPoll(); slowest > 3*time.Second {
 		t.Errorf("a request took %v during the failover", slowest)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,10 +25,12 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/buildinfo"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/httpapi"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/logsink"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/store"
@@ -47,26 +47,12 @@ const (
 
 // serve runs the BFF until ctx is done.
 func serve(ctx context.Context, env cliEnv) error {
-	var cfg *config.Config
-	var emu *emulatorServer
-	if path := config.Path(env.configFlag, env.getenv); path != "" {
-		c, err := config.Load(path, env.getenv)
-		if err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-		cfg = c
-		if env.getenv("BFF_DEMO_ORIGINS") != "" {
-			cfg.Warnings = append(cfg.Warnings, "BFF_DEMO_ORIGINS is ignored outside demo mode; list origins in cors.allowed_origins")
-		}
-	} else {
-		var err error
-		if emu, err = startEmulator(ctx, "127.0.0.1:0"); err != nil {
-			return fmt.Errorf("demo emulator: %w", err)
-		}
+	cfg, emu, err := serveConfig(ctx, env)
+	if err != nil {
+		return err
+	}
+	if emu != nil {
 		defer emu.close()
-		if cfg, err = demoConfig(emu.url, env.getenv); err != nil {
-			return err
-		}
 	}
 	m := metrics.New()
 	log, closeLog := newLogger(cfg, env.stderr, m)
@@ -128,25 +114,8 @@ func serve(ctx context.Context, env cliEnv) error {
 		emu.emu.SetConsentRedirect(publicURL + "/connect/return")
 	}
 
-	stateKey, err := cfg.Session.Keys[0].Hex32()
-	if err != nil {
-		return err
-	}
-	var demoLogin *httpapi.DemoLogin
-	if cfg.Demo {
-		demoLogin = &httpapi.DemoLogin{Email: demoEmail, Password: demoPassword}
-	}
-	ssoSvc, err := newSSO(cfg, a, log)
-	if err != nil {
-		return err
-	}
-	limiter := clienttoken.NewLimiter(a.kv, cfg.ClientToken.RateLimit, time.Minute, nil, log)
-	e, err := httpapi.NewServer(httpapi.Deps{
-		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
-		KV: a.kv, StateKey: deriveKey(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
-		DemoLogin: demoLogin,
-		SSO:       ssoSvc,
-	})
+	limiter := ratelimit.NewLimiter(a.kv, "rl:tok:", cfg.ClientToken.RateLimit, time.Minute, nil, log)
+	e, err := publicServer(cfg, a, log, m, limiter)
 	if err != nil {
 		return err
 	}
@@ -190,6 +159,53 @@ func serve(ctx context.Context, env cliEnv) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return drain(env.force, log, cfg.Shutdown, &draining, servers)
+}
+
+// serveConfig loads the configuration file, or with none starts the demo: an emulator on
+// loopback (the caller closes it) and the demo configuration.
+func serveConfig(ctx context.Context, env cliEnv) (*config.Config, *emulatorServer, error) {
+	if path := config.Path(env.configFlag, env.getenv); path != "" {
+		cfg, err := config.Load(path, env.getenv, checkRedisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+		if env.getenv("BFF_DEMO_ORIGINS") != "" {
+			cfg.Warnings = append(cfg.Warnings, "BFF_DEMO_ORIGINS is ignored outside demo mode; list origins in cors.allowed_origins")
+		}
+		return cfg, nil, nil
+	}
+	emu, err := startEmulator(ctx, "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo emulator: %w", err)
+	}
+	cfg, err := demoConfig(emu.url, env.getenv)
+	if err != nil {
+		emu.close()
+		return nil, nil, err
+	}
+	return cfg, emu, nil
+}
+
+// publicServer builds the public listener's handler from the app's parts.
+func publicServer(cfg *config.Config, a *app, log *slog.Logger, m *metrics.Metrics, limiter *ratelimit.Limiter) (*httpapi.Server, error) {
+	stateKey, err := cfg.Session.Keys[0].Hex32()
+	if err != nil {
+		return nil, err
+	}
+	var demoLogin *httpapi.DemoLogin
+	if cfg.Demo {
+		demoLogin = &httpapi.DemoLogin{Email: demoEmail, Password: demoPassword}
+	}
+	ssoSvc, err := newSSO(cfg, a, log)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.NewServer(httpapi.Deps{
+		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
+		KV: a.kv, StateKey: derive.Key(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
+		DemoLogin: demoLogin,
+		SSO:       ssoSvc,
+	})
 }
 
 // errForced is returned when a second stop signal cut the drain short.
@@ -256,7 +272,7 @@ func newSSO(cfg *config.Config, a *app, log *slog.Logger) (*sso.Service, error) 
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, deriveKey(b, "bff oidc pre-login v1"))
+		keys = append(keys, derive.Key(b, "bff oidc pre-login v1"))
 	}
 	return sso.New(a.db, a.kv, sso.Options{CookieKeys: keys, Secure: cfg.Session.IsSecure(), Log: log,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second}})
@@ -324,7 +340,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	if err != nil {
 		return nil, err
 	}
-	a.fpKey = deriveKey(cacheKey, "bff key fingerprint v1")
+	a.fpKey = derive.Key(cacheKey, "bff key fingerprint v1")
 	a.tenants = tenant.NewRegistry(tenant.NewSnapshot(cfg.Tenants, a.fpKey))
 
 	var keys [][]byte
@@ -345,12 +361,12 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.
 	lg := cfg.Login
 	deviceKeys := make([][]byte, 0, len(keys))
 	for _, k := range keys {
-		deviceKeys = append(deviceKeys, deriveKey(k, "bff device cookie v1"))
+		deviceKeys = append(deviceKeys, derive.Key(k, "bff device cookie v1"))
 	}
 	if a.auth, err = auth.New(a.db, a.kv, auth.Limits{
 		PerAccount: lg.MaxAttemptsPerAccount, PerDevice: lg.MaxAttemptsPerDevice, PerIP: lg.MaxAttemptsPerIP,
 		GlobalFailures: lg.MaxFailuresGlobal, Concurrent: lg.MaxConcurrentHashes, Window: lg.Window.D(),
-	}, auth.Keys{Hash: deriveKey(cacheKey, "bff personal data in kv keys v1"), Device: deviceKeys}); err != nil {
+	}, auth.Keys{Hash: derive.Key(cacheKey, "bff personal data in kv keys v1"), Device: deviceKeys}); err != nil {
 		return nil, err
 	}
 	ct := cfg.ClientToken
@@ -374,13 +390,6 @@ func (a *app) close() {
 	if a.db != nil {
 		a.db.Close()
 	}
-}
-
-// deriveKey separates the uses of one configured key.
-func deriveKey(master []byte, label string) []byte {
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte(label))
-	return m.Sum(nil)
 }
 
 // newLogger returns the server's logger and the function that writes out what it has buffered

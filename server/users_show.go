@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
-	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // usersShow prints how a user signs in: with a password, through the tenant's identity
@@ -21,7 +21,7 @@ func usersShow(ctx context.Context, env cliEnv, tenantID, email string) error {
 	defer a.close()
 	u, err := a.db.UserByEmail(ctx, tenantID, email)
 	if errors.Is(err, apperr.NotFound) {
-		return fmt.Errorf("no user %s in tenant %s", store.NormalizeEmail(email), tenantID)
+		return fmt.Errorf("no user %s in tenant %s", user.NormalizeEmail(email), tenantID)
 	}
 	if err != nil {
 		return fmt.Errorf("show user: %w", err)

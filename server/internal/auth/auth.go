@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
-	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // The causes under Login's errors, for security event reason codes. The client sees only
@@ -34,7 +34,7 @@ var (
 // Users is the part of the store that login needs.
 type Users interface {
 	// UserByEmail returns apperr.NotFound when the tenant has no such user.
-	UserByEmail(ctx context.Context, tenantID, email string) (*store.User, error)
+	UserByEmail(ctx context.Context, tenantID, email string) (*user.User, error)
 }
 
 // Limits bound login attempts within a fixed window, and the argon2 work done at once.
@@ -121,16 +121,15 @@ type Attempt struct {
 // behind one address (an office NAT) can all log in, while failures from it are capped; a
 // success does not forgive earlier failures, so one valid account cannot launder guesses
 // against others.
-func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, error) {
-	email := store.NormalizeEmail(a.Email)
+func (s *Service) Login(ctx context.Context, a Attempt) (*user.User, string, error) {
+	email := user.NormalizeEmail(a.Email)
 	now := s.now()
-	w := now.UnixNano() / int64(s.lim.Window)
-	windowLeft := max(time.Duration((w+1)*int64(s.lim.Window)-now.UnixNano()), time.Second)
-	suffix := ":" + strconv.FormatInt(w, 10)
+	w, _, left := ratelimit.Window{Size: s.lim.Window}.At(now)
+	windowLeft := max(left, time.Second)
 	account := s.keyed("acct", a.Tenant, email)
 	client := s.keyed("ip", clientPrefix(a.IP).String())
-	ipKey, ipOKKey := "rl:login:ip:"+client+suffix, "rl:login:ipok:"+client+suffix
-	failKey := "rl:login:fail" + suffix
+	ipKey, ipOKKey := ratelimit.Key("rl:login:ip:"+client+":", w), ratelimit.Key("rl:login:ipok:"+client+":", w)
+	failKey := ratelimit.Key("rl:login:fail:", w)
 
 	started, _, err := s.kv.Incr(ctx, ipKey, 2*s.lim.Window)
 	if err != nil {
@@ -144,26 +143,9 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 		return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrIPLimit, "", windowLeft)
 	}
 
-	var chargeKey string
-	limit := s.lim.PerAccount
-	if nonce, ok := s.verifyDevice(a.Device, account, now); ok {
-		chargeKey, limit = "rl:login:dev:"+nonce, s.lim.PerDevice
-	} else {
-		failures, err := s.count(ctx, failKey)
-		if err != nil {
-			return nil, "", err
-		}
-		if failures >= int64(s.lim.GlobalFailures) {
-			return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrGlobalLimit, "", windowLeft)
-		}
-		chargeKey = "rl:login:acct:" + a.Tenant + ":" + account
-	}
-	n, ttl, err := s.kv.Incr(ctx, chargeKey, s.lim.Window)
+	chargeKey, err := s.charge(ctx, a.Tenant, account, a.Device, failKey, windowLeft, now)
 	if err != nil {
-		return nil, "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
-	}
-	if n > int64(limit) {
-		return nil, "", apperr.Retry(apperr.TooManyAttempts, ErrAccountLimit, "", max(ttl, time.Second))
+		return nil, "", err
 	}
 
 	u, err := s.users.UserByEmail(ctx, a.Tenant, email)
@@ -176,7 +158,7 @@ func (s *Service) Login(ctx context.Context, a Attempt) (*store.User, string, er
 	}
 	ok, verr := s.verify(ctx, hash, a.Password)
 	if errors.Is(verr, errBusy) {
-		return nil, "", apperr.Retry(apperr.Busy, verr, "", time.Second)
+		return nil, "", apperr.Wrap(apperr.Busy, verr, "")
 	}
 	// A user who signs in only through the tenant's identity provider has no password: the
 	// dummy verify keeps the timing the same, and the answer is the same as a wrong password.
@@ -246,16 +228,40 @@ func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error) {
 	return VerifyPassword(hash, pw)
 }
 
+// charge counts the attempt against the browser's device allowance (a device cookie issued
+// for this account) or else against the account, after the fleet-wide failure ceiling; it
+// returns the key charged, which a success clears.
+func (s *Service) charge(ctx context.Context, tenantID, account, device, failKey string, windowLeft time.Duration, now time.Time) (string, error) {
+	var chargeKey string
+	limit := s.lim.PerAccount
+	if nonce, ok := s.verifyDevice(device, account, now); ok {
+		chargeKey, limit = "rl:login:dev:"+nonce, s.lim.PerDevice
+	} else {
+		failures, err := s.count(ctx, failKey)
+		if err != nil {
+			return "", err
+		}
+		if failures >= int64(s.lim.GlobalFailures) {
+			return "", apperr.Retry(apperr.TooManyAttempts, ErrGlobalLimit, "", windowLeft)
+		}
+		chargeKey = "rl:login:acct:" + tenantID + ":" + account
+	}
+	n, ttl, err := s.kv.Incr(ctx, chargeKey, s.lim.Window)
+	if err != nil {
+		return "", apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("count login attempt: %w", err), "")
+	}
+	if n > int64(limit) {
+		return "", apperr.Retry(apperr.TooManyAttempts, ErrAccountLimit, "", max(ttl, time.Second))
+	}
+	return chargeKey, nil
+}
+
 // count reads a counter that may not exist yet.
 func (s *Service) count(ctx context.Context, key string) (int64, error) {
-	b, err := s.kv.Get(ctx, key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return 0, nil
-	}
+	n, err := ratelimit.Count(ctx, s.kv, key)
 	if err != nil {
-		return 0, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("read login counter: %w", err), "")
+		return 0, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("login: %w", err), "")
 	}
-	n, _ := strconv.ParseInt(string(b), 10, 64)
 	return n, nil
 }
 
@@ -286,7 +292,7 @@ func (s *Service) keyed(kind string, parts ...string) string {
 // disabled, removed or given a new password; apperr.StoreUnavailable when the database fails.
 // A login calls it once its session is stored and indexed: a `users disable` or `users passwd`
 // that ran meanwhile is then either seen here or ends the new session itself.
-func (s *Service) StillValid(ctx context.Context, u *store.User) error {
+func (s *Service) StillValid(ctx context.Context, u *user.User) error {
 	now, err := s.users.UserByEmail(ctx, u.TenantID, u.Email)
 	switch {
 	case errors.Is(err, apperr.NotFound):

@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/clip"
 )
 
 // Scopes accepted by POST /token.
@@ -156,7 +158,7 @@ func (c *Client) Token(ctx context.Context, r TokenRequest) (Token, error) {
 		return Token{}, badResponse(endpoint, "access_token is empty")
 	// RFC 6749 §7.1: the token type is case-insensitive.
 	case !strings.EqualFold(tb.TokenType, "Bearer"):
-		return Token{}, badResponse(endpoint, fmt.Sprintf("token_type is %q, want Bearer", truncate(scrub(tb.TokenType, append(secrets, tb.AccessToken)), 40)))
+		return Token{}, badResponse(endpoint, fmt.Sprintf("token_type is %q, want Bearer", clip.To(scrub(tb.TokenType, append(secrets, tb.AccessToken)), 40)))
 	case tb.ExpiresIn <= 0:
 		return Token{}, badResponse(endpoint, fmt.Sprintf("expires_in is %d, want > 0", tb.ExpiresIn))
 	}
@@ -164,7 +166,7 @@ func (c *Client) Token(ctx context.Context, r TokenRequest) (Token, error) {
 		AccessToken:   tb.AccessToken,
 		TokenType:     tb.TokenType,
 		ExpiresIn:     tb.ExpiresIn,
-		CorrelationID: truncate(scrub(headerCorrelationID(resp.Header), append(secrets, tb.AccessToken)), 128),
+		CorrelationID: clip.To(scrub(headerCorrelationID(resp.Header), append(secrets, tb.AccessToken)), 128),
 	}, nil
 }
 
@@ -182,7 +184,7 @@ func (r TokenRequest) validate() error {
 	case !headerSafe(r.Version):
 		return bad("basiq-version contains characters not allowed in a header")
 	case r.Scope != ScopeServer && r.Scope != ScopeClient:
-		return bad(fmt.Sprintf("scope %q is neither %s nor %s", truncate(r.Scope, 40), ScopeServer, ScopeClient))
+		return bad(fmt.Sprintf("scope %q is neither %s nor %s", clip.To(r.Scope, 40), ScopeServer, ScopeClient))
 	}
 	return nil
 }
@@ -321,14 +323,6 @@ func scrub(s string, secrets []string) string {
 		}
 	}
 	return s
-}
-
-// truncate keeps log lines bounded whatever the upstream sends.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // headerCorrelationID looks for a correlation id on a response. Basiq documents no such header;

@@ -337,17 +337,24 @@ func TestCreateUser(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := tc.token(t)
 			_, err := c.CreateUser(context.Background(), e.url, tok, tc.user)
-			var be *Error
-			if !errors.As(err, &be) || be.Status != tc.status || be.Code != tc.code || be.Endpoint != EndpointUsers {
-				t.Fatalf("err = %#v, want %d %s", err, tc.status, tc.code)
-			}
-			if Classify(err) != tc.class {
-				t.Errorf("class %v, want %v", Classify(err), tc.class)
-			}
-			if strings.Contains(err.Error(), tok) {
-				t.Error("error contains the token")
-			}
+			checkUsersError(t, err, tc.status, tc.code, tc.class, tok)
 		})
+	}
+}
+
+// checkUsersError wants a Basiq error from /users with that status, code and class, and no
+// token in its text.
+func checkUsersError(t *testing.T, err error, status int, code string, class Class, tok string) {
+	t.Helper()
+	var be *Error
+	if !errors.As(err, &be) || be.Status != status || be.Code != code || be.Endpoint != EndpointUsers {
+		t.Fatalf("err = %#v, want %d %s", err, status, code)
+	}
+	if Classify(err) != class {
+		t.Errorf("class %v, want %v", Classify(err), class)
+	}
+	if strings.Contains(err.Error(), tok) {
+		t.Error("error contains the token")
 	}
 }
 
@@ -356,7 +363,8 @@ func envelope(code, title, detail string) string {
 	return fmt.Sprintf(`{"type":"list","correlationId":"c0ffee00-1111-4222-8333-444455556666","data":[{"type":"error","code":%q,"title":%q,"detail":%q}]}`, code, title, detail)
 }
 
-// TestClassify covers every seed code of DESIGN.md §5 plus throttling and transport failures.
+// TestClassify covers every Basiq error code the service acts on (docs/architecture.md,
+// "Failures") plus throttling and transport failures.
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name       string

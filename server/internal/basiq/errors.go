@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/clip"
 )
 
 // Error is a non-success answer from Basiq, decoded from its error envelope (the first item of
@@ -56,7 +58,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// newError decodes Basiq's envelope (BASIQ.md §3.1). Anything unexpected (no JSON, no data,
+// newError decodes Basiq's error envelope ({"type":"list","data":[…]}). Anything unexpected (no JSON, no data,
 // extra fields, source absent/{}/null) still yields an *Error carrying the status.
 func newError(endpoint string, resp *http.Response, body []byte, secrets []string) *Error {
 	e := &Error{Endpoint: endpoint, Status: resp.StatusCode}
@@ -78,10 +80,10 @@ func newError(endpoint string, resp *http.Response, body []byte, secrets []strin
 		e.CorrelationID = headerCorrelationID(resp.Header)
 	}
 	// Everything below comes from the network and ends up in logs: scrub and bound it.
-	e.Code = truncate(scrub(e.Code, secrets), 64)
-	e.Title = truncate(scrub(e.Title, secrets), 200)
-	e.Detail = truncate(scrub(e.Detail, secrets), 300)
-	e.CorrelationID = truncate(scrub(e.CorrelationID, secrets), 128)
+	e.Code = clip.To(scrub(e.Code, secrets), 64)
+	e.Title = clip.To(scrub(e.Title, secrets), 200)
+	e.Detail = clip.To(scrub(e.Detail, secrets), 300)
+	e.CorrelationID = clip.To(scrub(e.CorrelationID, secrets), 128)
 	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
@@ -132,7 +134,7 @@ func newTransportError(endpoint string, err error, secrets []string) *TransportE
 	if isTimeout(err) && !strings.Contains(msg, "timeout") {
 		msg = "timeout: " + msg
 	}
-	return &TransportError{Endpoint: endpoint, Err: err, msg: truncate(scrub(msg, secrets), 300)}
+	return &TransportError{Endpoint: endpoint, Err: err, msg: clip.To(scrub(msg, secrets), 300)}
 }
 
 func (e *TransportError) Error() string {
@@ -157,7 +159,7 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// Class is what the caller should do about a failed call (DESIGN.md §5).
+// Class is what the caller should do about a failed call (docs/architecture.md, "Failures").
 type Class int
 
 // The classes. ClassNone is only for a nil error.
@@ -243,26 +245,35 @@ func Classify(err error) Class {
 }
 
 func (e *Error) class() Class {
-	onToken := e.Endpoint == EndpointToken
 	switch {
-	case e.Status == http.StatusTooManyRequests || e.Code == "too-many-requests":
-		return ClassThrottled
-	case e.Status == http.StatusForbidden && e.Code == "request-not-valid":
+	case e.Status == http.StatusTooManyRequests || e.Code == "too-many-requests",
+		e.Status == http.StatusForbidden && e.Code == "request-not-valid":
 		return ClassThrottled
 	case e.Status >= 500 || e.Code == "internal-server-error" || e.Code == "service-unavailable":
 		return ClassUnavailable
-	case e.Code == "invalid-client" || e.Code == "unauthorized-client":
+	case e.keyRejected():
 		return ClassKeyRejected
-	case onToken && e.Status == http.StatusNotFound:
-		return ClassKeyRejected
-	case onToken && e.Status == http.StatusForbidden && e.Code == "forbidden-access":
-		return ClassKeyRejected
-	case !onToken && e.Status == http.StatusForbidden && e.Code == "access-denied":
-		return ClassTokenExpired
-	case !onToken && e.Status == http.StatusUnauthorized && e.Code == "invalid-authorization-token":
+	case e.tokenExpired():
 		return ClassTokenExpired
 	}
 	return ClassRejected
+}
+
+// keyRejected reports an answer that says the API key itself is no good.
+func (e *Error) keyRejected() bool {
+	onToken := e.Endpoint == EndpointToken
+	return e.Code == "invalid-client" || e.Code == "unauthorized-client" ||
+		onToken && e.Status == http.StatusNotFound ||
+		onToken && e.Status == http.StatusForbidden && e.Code == "forbidden-access"
+}
+
+// tokenExpired reports a resource call refused because the server token it carried expired.
+func (e *Error) tokenExpired() bool {
+	if e.Endpoint == EndpointToken {
+		return false
+	}
+	return e.Status == http.StatusForbidden && e.Code == "access-denied" ||
+		e.Status == http.StatusUnauthorized && e.Code == "invalid-authorization-token"
 }
 
 // RetryAfter returns the Retry-After Basiq sent with a 429 or 503, or 0.

@@ -2,9 +2,12 @@ package clienttoken
 
 import (
 	"context"
-	"strconv"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 )
 
 // Budget-aware refresh. Under API 3.0 every person has a token of their own, so a tenant's
@@ -80,33 +83,22 @@ func (s *Service) readBudget(ctx context.Context, tenantID string) float64 {
 		return 0
 	}
 	now := s.o.Now()
-	w, elapsed := budgetWindowAt(now)
-	key := "rl:mint:" + tenantID + ":"
-	count := func(w int64) int64 {
-		b, err := s.kv.Get(ctx, key+strconv.FormatInt(w, 10))
-		if err != nil {
-			return 0 // not found: no calls in that window; a kv failure: treated as easy
-		}
-		n, _ := strconv.ParseInt(string(b), 10, 64)
-		return n
-	}
-	n, prev := count(w), count(w-1)
-	used := budgetShare(n, prev, elapsed, s.o.MintBudget)
+	w, elapsed, _ := ratelimit.Window{Size: budgetWindow}.At(now)
+	n := s.budgetCount(ctx, ratelimit.Key(budgetKey(tenantID), w))
+	prev := s.budgetCount(ctx, ratelimit.Key(budgetKey(tenantID), w-1))
+	used := ratelimit.Sliding(n, prev, elapsed, s.o.MintBudget)
 	s.noteBudget(tenantID, used, now)
 	return used
 }
 
-// budgetWindowAt returns the index of the fixed 5-minute window now falls in and how much of
-// it has passed (0–1).
-func budgetWindowAt(now time.Time) (int64, float64) {
-	w := now.UnixNano() / int64(budgetWindow)
-	return w, float64(now.UnixNano()-w*int64(budgetWindow)) / float64(budgetWindow)
-}
+// budgetKey is the prefix of the tenant's /token budget counters.
+func budgetKey(tenantID string) string { return "rl:mint:" + tenantID + ":" }
 
-// budgetShare is the sliding-window estimate of calls in the last 5 minutes (the previous
-// window weighted by how much of it still overlaps, plus the current one) as a share of budget.
-func budgetShare(n, prev int64, elapsed float64, budget int) float64 {
-	return (float64(prev)*(1-elapsed) + float64(n)) / float64(budget)
+// budgetCount reads one of the budget's window counters. A kv failure counts as no calls: the
+// budget is a guard, and the upstream breaker still protects Basiq.
+func (s *Service) budgetCount(ctx context.Context, key string) int64 {
+	n, _ := ratelimit.Count(ctx, s.kv, key)
+	return n
 }
 
 // refreshAt is the age at which e is refreshed in the background, given the share of the
@@ -124,4 +116,49 @@ func (s *Service) refreshAt(e entry, used float64) time.Duration {
 	}
 	f := (used - budgetEasy) / (budgetTight - budgetEasy)
 	return start + time.Duration(f*float64(end-start))
+}
+
+// errBudget says the tenant's /token budget is spent.
+var errBudget = errors.New("the tenant's Basiq /token budget for the last 5 minutes is spent")
+
+// budgetWindow matches Basiq's rate-limit window for /token.
+const budgetWindow = 5 * time.Minute
+
+// spendBudget counts one /token call against the tenant's budget. The count approximates a
+// sliding 5-minute window, as Basiq's limit is: the previous fixed window's count, weighted by
+// how much of it still overlaps, plus the current window's. Past the budget it returns
+// apperr.UpstreamUnavailable with the time until the oldest calls age out; callers then serve
+// what is cached. If kv cannot count, the call goes ahead: the budget is a guard, and the
+// upstream breaker still protects Basiq.
+func (s *Service) spendBudget(ctx context.Context, tenantID string) error {
+	if s.o.MintBudget <= 0 {
+		return nil
+	}
+	now := s.o.Now()
+	w, elapsed, wait := ratelimit.Window{Size: budgetWindow}.At(now)
+	cur := ratelimit.Key(budgetKey(tenantID), w)
+	prev := s.budgetCount(ctx, ratelimit.Key(budgetKey(tenantID), w-1))
+	refuse := func(n int64, used float64) error {
+		s.noteBudget(tenantID, used, now)
+		s.log.WarnContext(ctx, "refusing a /token call: the tenant's budget is spent", "tenant", tenantID,
+			"budget", s.o.MintBudget, "window_calls", n, "previous_window_calls", prev)
+		return apperr.Retry(apperr.UpstreamUnavailable, errBudget, "", wait)
+	}
+	// Check before counting: a refused call must not count, or a crowd of refused requests
+	// would keep the budget spent for as long as it kept asking, and nobody would get a token.
+	if n := s.budgetCount(ctx, cur); ratelimit.Sliding(n+1, prev, elapsed, s.o.MintBudget) > 1 {
+		return refuse(n, ratelimit.Sliding(n, prev, elapsed, s.o.MintBudget))
+	}
+	n, _, err := s.kv.Incr(ctx, cur, 2*budgetWindow)
+	if err != nil {
+		s.log.WarnContext(ctx, "could not count a /token call against the budget", "tenant", tenantID, "err", err)
+		return nil
+	}
+	used := ratelimit.Sliding(n, prev, elapsed, s.o.MintBudget)
+	if used > 1 {
+		// Other replicas' calls landed between the check and the count.
+		return refuse(n, used)
+	}
+	s.noteBudget(tenantID, used, now)
+	return nil
 }

@@ -3,15 +3,13 @@ package clienttoken
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/derive"
 )
 
 // entry is one cached Basiq token. Times are Unix milliseconds so the encoding is compact.
@@ -36,18 +34,11 @@ func (e entry) age(now time.Time) time.Duration {
 // open instead of being served.
 type sealer struct{ aead cipher.AEAD }
 
-// deriveKey separates the uses of the one configured cache key.
-func deriveKey(master []byte, label string) []byte {
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
-
 func newSealer(master []byte) (*sealer, error) {
 	if len(master) != 32 {
 		return nil, errors.New("clienttoken: the cache encryption key must be 32 bytes")
 	}
-	block, err := aes.NewCipher(deriveKey(master, "bff token cache v1"))
+	block, err := aes.NewCipher(derive.Key(master, "bff token cache v1"))
 	if err != nil {
 		return nil, fmt.Errorf("clienttoken: cipher: %w", err)
 	}
@@ -86,78 +77,4 @@ func (s *sealer) open(cacheKey string, b []byte) (entry, error) {
 		return entry{}, errCorrupt
 	}
 	return e, nil
-}
-
-// l1 is the in-process cache in front of kv. Entries live for a few seconds so that a
-// replica notices a token refreshed by another replica soon, while the hot path usually
-// skips the kv read. It is bounded: when full, an arbitrary entry is evicted (map iteration
-// order is random), which is enough for a cache this short-lived.
-type l1 struct {
-	mu  sync.RWMutex
-	m   map[string]l1Entry
-	ttl time.Duration
-	max int
-}
-
-type l1Entry struct {
-	e       entry
-	fetched time.Time
-}
-
-func newL1(ttl time.Duration, max int) *l1 {
-	return &l1{m: make(map[string]l1Entry), ttl: ttl, max: max}
-}
-
-func (c *l1) get(key string, now time.Time) (entry, bool) {
-	if c.ttl <= 0 {
-		return entry{}, false
-	}
-	c.mu.RLock()
-	v, ok := c.m[key]
-	c.mu.RUnlock()
-	if !ok || now.Sub(v.fetched) >= c.ttl {
-		return entry{}, false
-	}
-	return v.e, true
-}
-
-func (c *l1) put(key string, e entry, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		for k, v := range c.m {
-			if now.Sub(v.fetched) >= c.ttl || len(c.m) >= c.max {
-				delete(c.m, k)
-			}
-			if len(c.m) < c.max {
-				break
-			}
-		}
-	}
-	c.m[key] = l1Entry{e: e, fetched: now}
-}
-
-func (c *l1) dropPrefix(prefix string) {
-	c.mu.Lock()
-	for k := range c.m {
-		if strings.HasPrefix(k, prefix) {
-			delete(c.m, k)
-		}
-	}
-	c.mu.Unlock()
-}
-
-func (c *l1) clear() {
-	c.mu.Lock()
-	clear(c.m)
-	c.mu.Unlock()
-}
-
-func (c *l1) drop(key string) {
-	c.mu.Lock()
-	delete(c.m, key)
-	c.mu.Unlock()
 }

@@ -1,22 +1,19 @@
 // Package clienttoken hands out Basiq tokens: the CLIENT_ACCESS tokens browsers receive and the
-// SERVER_ACCESS tokens the BFF itself uses. It owns the token cache (in-process L1 in front of
-// encrypted entries in kv), the local and fleet-wide single flight that keeps Basiq's /token
-// calls to about one per cache key per refresh, refresh-ahead, the choice of API key, and the
-// one-time creation of each person's Basiq user under API 3.0. It imports kv, store, basiq,
-// tenant and apperr.
+// SERVER_ACCESS tokens the BFF itself uses. This file is the /client-token hot path, top to
+// bottom: the in-process cache (ttlcache), then the encrypted entry in kv (cache.go), then one
+// mint per cache key across the fleet (local single flight, then a kv.Lease), with
+// refresh-ahead, stale serving and the choice of API key. Around it: the tenant's /token budget
+// and budget-aware refresh (budget.go, counted with ratelimit), the per-tenant breaker and
+// throttle pause (upstream.go), the one-time creation of each person's Basiq user under API
+// 3.0 (user.go) and the Consent UI launch (consent.go). It imports kv, basiq, tenant, user,
+// ratelimit, ttlcache, pseudonym, derive, metrics and apperr.
 package clienttoken
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +22,13 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/basiq"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
-	"github.com/basiq-bff/bff/server/internal/store"
+	"github.com/basiq-bff/bff/server/internal/pseudonym"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/ttlcache"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // Source says where a served token came from.
@@ -45,7 +45,7 @@ const (
 // Users is the part of the store the service needs.
 type Users interface {
 	// UserByID returns apperr.NotFound for an unknown id.
-	UserByID(ctx context.Context, id int64) (*store.User, error)
+	UserByID(ctx context.Context, id int64) (*user.User, error)
 	// SetBasiqUserID stores id only if the user has none yet and returns the stored value.
 	SetBasiqUserID(ctx context.Context, userID int64, basiqUserID string) (string, error)
 	// ClearBasiqUserID unbinds basiqUserID only if it is still the stored id.
@@ -98,8 +98,11 @@ type Service struct {
 	o       Options
 	metrics *metrics.Metrics
 	seal    *sealer
-	l1      *l1
-	flight  singleflight.Group
+	// l1 is the in-process cache in front of kv: entries live for a few seconds (L1TTL), so a
+	// replica notices a token refreshed by another replica soon, while the hot path usually
+	// skips the kv read.
+	l1     *ttlcache.Cache[entry]
+	flight singleflight.Group
 	// refreshing holds the cache keys with a background refresh running on this replica.
 	refreshing sync.Map
 	// rejected remembers keys Basiq answered "Unable to authenticate" for, so requests stop
@@ -114,11 +117,8 @@ type Service struct {
 	// budgetBlind makes refresh ignore the budget, as it did before refresh was budget-aware;
 	// the simulation compares the two.
 	budgetBlind bool
-	// hashers pools keyed HMACs for HashUser, which runs on every request.
-	hashers sync.Pool
-	// userHashes caches HashUser's results (userKey → string); userHashCount counts stores.
-	userHashes    sync.Map
-	userHashCount atomic.Int64
+	// pseudonyms are the users' names in logs (HashUser).
+	pseudonyms *pseudonym.Users
 	// bg bounds background refreshes: they outlive the request that started them but not the
 	// service.
 	bg     context.Context
@@ -134,12 +134,11 @@ func New(store kv.Store, client *basiq.Client, users Users, log *slog.Logger, o 
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
-	logKey := deriveKey(o.EncryptionKey, "bff log pseudonyms v1")
 	s := &Service{
 		kv: store, basiq: client, users: users, log: log, o: o, metrics: o.Metrics, seal: seal,
-		l1: newL1(o.L1TTL, 10_000), bg: bg, stopBG: stop,
+		l1: ttlcache.New[entry](o.L1TTL, 10_000), bg: bg, stopBG: stop,
+		pseudonyms: pseudonym.NewUsers(derive.Key(o.EncryptionKey, "bff log pseudonyms v1")),
 	}
-	s.hashers.New = func() any { return hmac.New(sha256.New, logKey) }
 	return s, nil
 }
 
@@ -225,42 +224,9 @@ func (s *Service) clientToken(ctx context.Context, t *tenant.Tenant, p Principal
 	return tok, nil
 }
 
-// HashUser is the form of a user id that may appear in logs: keyed, so that someone holding
-// the logs cannot recover ids by hashing small integers.
+// HashUser is the form of a user id that may appear in logs (see package pseudonym).
 func (s *Service) HashUser(tenantID string, userID int64) string {
-	k := userKey{tenantID, userID}
-	if h, ok := s.userHashes.Load(k); ok {
-		return h.(string)
-	}
-	h := s.hashUser(tenantID, userID)
-	// The pseudonyms of the people using this replica are kept (a hash per request was a
-	// measurable share of a warm request); the set is emptied when it grows past
-	// maxUserHashes, so it cannot grow without bound.
-	if s.userHashCount.Add(1) > maxUserHashes {
-		s.userHashes.Clear()
-		s.userHashCount.Store(1)
-	}
-	s.userHashes.Store(k, h)
-	return h
-}
-
-// maxUserHashes bounds the user pseudonyms a replica keeps (about 100 bytes each).
-const maxUserHashes = 100_000
-
-type userKey struct {
-	tenant string
-	id     int64
-}
-
-func (s *Service) hashUser(tenantID string, userID int64) string {
-	m := s.hashers.Get().(hash.Hash)
-	defer s.hashers.Put(m)
-	m.Reset()
-	var buf [96]byte
-	b := append(append(buf[:0], tenantID...), ':')
-	m.Write(strconv.AppendInt(b, userID, 10))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0])[:8])
+	return s.pseudonyms.Of(tenantID, userID)
 }
 
 // get returns a usable token for (t, scope, binding) from L1, kv or Basiq, in that order.
@@ -279,7 +245,7 @@ func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding s
 	sp := spec{t: t, key: keys[0], scope: scope, binding: binding}
 	ck := sp.cacheKey()
 	now := s.o.Now()
-	if e, ok := s.l1.get(ck, now); ok && usable(e, now) {
+	if e, ok := s.l1.Get(ck, now); ok && usable(e, now) {
 		s.maybeRefresh(sp, keys, e, now)
 		return e, SourceL1, nil
 	}
@@ -289,11 +255,11 @@ func (s *Service) getFor(ctx context.Context, t *tenant.Tenant, scope, binding s
 	cached, err := s.readKV(ctx, ck)
 	switch {
 	case err == nil && usable(cached, now):
-		s.l1.put(ck, cached, now)
+		s.l1.Put(ck, cached, now)
 		s.maybeRefresh(sp, keys, cached, now)
 		return cached, SourceRedis, nil
 	case err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, errCorrupt):
-		return entry{}, "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return entry{}, "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	// A launch wants more life than a request: it must not share a request's flight, whose
 	// result may be good enough for the request but not for the launch.
@@ -381,7 +347,7 @@ func (s *Service) obtain(ctx context.Context, sp spec, keys []tenant.Key, kind s
 		res := r.Val.(result)
 		return res.e, res.src, nil
 	case <-ctx.Done():
-		return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+		return entry{}, "", apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
 	}
 }
 
@@ -400,7 +366,7 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kin
 		}
 		if l != nil {
 			e, src, err := s.mintLocked(ctx, sp, keys, good)
-			l.release()
+			l.Release()
 			return e, src, err
 		}
 		// Another replica holds the lock: poll kv for its value, backing off to 100 ms. If
@@ -410,13 +376,13 @@ func (s *Service) fleetMint(ctx context.Context, sp spec, keys []tenant.Key, kin
 		}
 		if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
 			s.metrics.LockWait(kind, "value", time.Since(waitStart))
-			s.l1.put(ck, e, s.o.Now())
+			s.l1.Put(ck, e, s.o.Now())
 			return e, SourceRedis, nil
 		}
 		select {
 		case <-ctx.Done():
 			s.metrics.LockWait(kind, "timeout", time.Since(waitStart))
-			return entry{}, "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
+			return entry{}, "", apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 100*time.Millisecond)
@@ -428,7 +394,7 @@ func (s *Service) mintLocked(ctx context.Context, sp spec, keys []tenant.Key, go
 	ck := sp.cacheKey()
 	// The previous holder may have stored a value between our read and our lock.
 	if e, err := s.readKV(ctx, ck); err == nil && good(e, s.o.Now()) {
-		s.l1.put(ck, e, s.o.Now())
+		s.l1.Put(ck, e, s.o.Now())
 		return e, SourceRedis, nil
 	}
 	e, used, err := s.mintUpstream(ctx, sp, keys)
@@ -441,7 +407,7 @@ func (s *Service) mintLocked(ctx context.Context, sp spec, keys []tenant.Key, go
 		// The token is good even if kv is not: hand it out, the next request mints again.
 		s.log.WarnContext(ctx, "could not cache a minted token", "tenant", sp.t.ID, "err", err)
 	}
-	s.l1.put(uk, e, now)
+	s.l1.Put(uk, e, now)
 	return e, SourceUpstream, nil
 }
 
@@ -556,66 +522,47 @@ func keyIndex(tenantID string, key tenant.Key) string {
 
 // drop forgets a cached token everywhere this replica can reach.
 func (s *Service) drop(ctx context.Context, ck string) error {
-	s.l1.drop(ck)
+	s.l1.Drop(ck)
 	return s.kv.Delete(ctx, ck)
 }
 
-// lock is a fleet-wide lock in kv with a random owner token. Its lease is renewed while held,
-// so a mint slower than the lease does not let a second replica in; if the holder dies the
-// lease runs out and another replica takes over.
-type lock struct {
-	kv    kv.Store
-	key   string
-	owner []byte
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-// tryLock returns nil, nil when another owner holds the lock.
-func (s *Service) tryLock(ctx context.Context, key string) (*lock, error) {
-	owner := make([]byte, 16)
-	if _, err := rand.Read(owner); err != nil {
-		return nil, fmt.Errorf("clienttoken: lock owner: %w", err)
-	}
-	won, err := s.kv.SetNX(ctx, key, owner, s.o.LockLease)
+// tryLock takes the fleet lock key (see kv.Lease); nil, nil when another owner holds it.
+func (s *Service) tryLock(ctx context.Context, key string) (*kv.Lease, error) {
+	l, err := kv.TryLease(ctx, s.kv, key, s.o.LockLease, func(key string, err error) {
+		s.log.Warn("lost a token lock lease", "lock", key, "err", err)
+	})
 	if err != nil {
-		return nil, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	if !won {
-		return nil, nil
-	}
-	l := &lock{kv: s.kv, key: key, owner: owner, stop: make(chan struct{}), done: make(chan struct{})}
-	go l.renew(s.o.LockLease, s.log)
 	return l, nil
 }
 
-func (l *lock) renew(lease time.Duration, log *slog.Logger) {
-	defer close(l.done)
-	t := time.NewTicker(lease / 3)
-	defer t.Stop()
+// withLock runs f under the fleet lock key, polling (backing off to 100 ms) while another owner
+// holds it. Before each try, done (when not nil) may answer without the lock.
+func withLock[T any](ctx context.Context, s *Service, key string, done func() (T, bool, error), f func() (T, error)) (T, error) {
+	var zero T
+	wait := 10 * time.Millisecond
 	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), lease/3)
-			ok, err := l.kv.CompareAndExpire(ctx, l.key, l.owner, lease)
-			cancel()
-			if err != nil || !ok {
-				log.Warn("lost a token lock lease", "lock", l.key, "err", err)
-				return
+		if done != nil {
+			if v, ok, err := done(); err != nil || ok {
+				return v, err
 			}
 		}
+		l, err := s.tryLock(ctx, key)
+		if err != nil {
+			return zero, err
+		}
+		if l != nil {
+			defer l.Release()
+			return f()
+		}
+		select {
+		case <-ctx.Done():
+			return zero, apperr.Wrap(apperr.UpstreamUnavailable, ctx.Err(), "")
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 100*time.Millisecond)
 	}
-}
-
-// release stops renewal and deletes the lock if it is still ours.
-func (l *lock) release() {
-	close(l.stop)
-	<-l.done
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_, _ = l.kv.CompareAndDelete(ctx, l.key, l.owner)
 }
 
 // purgeChannel carries "tenant:keyid:fingerprint:" prefixes of purged cache keys to every
@@ -635,7 +582,7 @@ func (s *Service) Purge(ctx context.Context, tenantID string, key tenant.Key) (i
 		return 0, fmt.Errorf("purge: %w", err)
 	}
 	prefix := "tok:" + tenantID + ":" + key.ID + ":" + key.Fingerprint + ":"
-	s.l1.dropPrefix(prefix)
+	s.l1.DropPrefix(prefix)
 	if err := s.kv.Publish(ctx, purgeChannel, []byte(prefix)); err != nil {
 		return len(members), fmt.Errorf("purge: announce: %w", err)
 	}
@@ -647,19 +594,7 @@ func (s *Service) Purge(ctx context.Context, tenantID string, key tenant.Key) (i
 // done, resubscribing after a lost connection; after any gap it empties the L1, whose entries
 // live only seconds anyway.
 func (s *Service) WatchPurges(ctx context.Context) {
-	for ctx.Err() == nil {
-		ch, err := s.kv.Subscribe(ctx, purgeChannel)
-		if err == nil {
-			for prefix := range ch {
-				s.l1.dropPrefix(string(prefix))
-			}
-		}
-		s.l1.clear()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	kv.Watch(ctx, s.kv, purgeChannel, func(prefix []byte) { s.l1.DropPrefix(string(prefix)) }, s.l1.Clear)
 }
 
 // ProbeKey proves that Basiq accepts t's primary key by minting a SERVER_ACCESS token with it

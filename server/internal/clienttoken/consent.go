@@ -126,7 +126,7 @@ func (s *Service) withServerToken(ctx context.Context, t *tenant.Tenant, endpoin
 		if basiq.Classify(err) == basiq.ClassTokenExpired && attempt == 0 {
 			sp := spec{t: t, key: keyByID(t, srv.KeyID), scope: basiq.ScopeServer, binding: "-"}
 			if derr := s.drop(ctx, sp.cacheKey()); derr != nil {
-				return apperr.Retry(apperr.StoreUnavailable, derr, "", time.Second)
+				return apperr.Wrap(apperr.StoreUnavailable, derr, "")
 			}
 			continue
 		}
@@ -145,25 +145,9 @@ func (s *Service) RecreateBasiqUser(ctx context.Context, t *tenant.Tenant, userI
 	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
 	defer cancel()
 	user := s.HashUser(t.ID, userID)
-	lockKey := "lock:buser:" + t.ID + ":" + strconv.FormatInt(userID, 10)
-	wait := 10 * time.Millisecond
-	for {
-		l, err := s.tryLock(ctx, lockKey)
-		if err != nil {
-			return "", err
-		}
-		if l != nil {
-			id, err := s.recreateLocked(ctx, t, userID, email, stale, user)
-			l.release()
-			return id, err
-		}
-		select {
-		case <-ctx.Done():
-			return "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 100*time.Millisecond)
-	}
+	return withLock(ctx, s, userLock(t.ID, userID), nil, func() (string, error) {
+		return s.recreateLocked(ctx, t, userID, email, stale, user)
+	})
 }
 
 func (s *Service) recreateLocked(ctx context.Context, t *tenant.Tenant, userID int64, email, stale, user string) (string, error) {
@@ -189,7 +173,7 @@ func (s *Service) recreateLocked(ctx context.Context, t *tenant.Tenant, userID i
 		}
 		won, err := s.kv.SetNX(ctx, "recreated:"+t.ID+":"+strconv.FormatInt(userID, 10), []byte{1}, recreateWindow)
 		if err != nil {
-			return "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+			return "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 		if !won {
 			s.metrics.BasiqUserRecreated(t.ID, "refused")
@@ -204,7 +188,7 @@ func (s *Service) recreateLocked(ctx context.Context, t *tenant.Tenant, userID i
 	// The stale user's cached tokens are useless now: forget them.
 	for _, k := range t.Keys {
 		if err := s.drop(ctx, spec{t: t, key: k, scope: basiq.ScopeClient, binding: stale}.cacheKey()); err != nil {
-			return "", apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+			return "", apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 	}
 	id, err := s.createBasiqUser(ctx, t, userID, email)

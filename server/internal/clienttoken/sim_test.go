@@ -22,7 +22,9 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/clocktest"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/pseudonym"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
@@ -312,7 +314,7 @@ func TestHashUserCached(t *testing.T) {
 		{"other user", "acme", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			first, again, direct := s.HashUser(tc.tenant, tc.id), s.HashUser(tc.tenant, tc.id), s.hashUser(tc.tenant, tc.id)
+			first, again, direct := s.HashUser(tc.tenant, tc.id), s.HashUser(tc.tenant, tc.id), pseudonym.NewUsers(derive.Key(testCacheKey, "bff log pseudonyms v1")).Of(tc.tenant, tc.id)
 			if first != direct || again != direct || len(direct) != 16 {
 				t.Errorf("HashUser = %q then %q, computed %q", first, again, direct)
 			}

@@ -3,7 +3,6 @@ package clienttoken
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/basiq"
@@ -18,32 +17,13 @@ import (
 func (s *Service) BasiqUser(ctx context.Context, t *tenant.Tenant, userID int64, email string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Deadline)
 	defer cancel()
-	lockKey := "lock:buser:" + t.ID + ":" + strconv.FormatInt(userID, 10)
-	wait := 10 * time.Millisecond
-	for {
+	return withLock(ctx, s, userLock(t.ID, userID), func() (string, bool, error) {
 		u, err := s.users.UserByID(ctx, userID)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
-		if u.BasiqUserID != "" {
-			return u.BasiqUserID, nil
-		}
-		l, err := s.tryLock(ctx, lockKey)
-		if err != nil {
-			return "", err
-		}
-		if l != nil {
-			id, err := s.createBasiqUser(ctx, t, userID, email)
-			l.release()
-			return id, err
-		}
-		select {
-		case <-ctx.Done():
-			return "", apperr.Retry(apperr.UpstreamUnavailable, ctx.Err(), "", time.Second)
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 100*time.Millisecond)
-	}
+		return u.BasiqUserID, u.BasiqUserID != "", nil
+	}, func() (string, error) { return s.createBasiqUser(ctx, t, userID, email) })
 }
 
 func (s *Service) createBasiqUser(ctx context.Context, t *tenant.Tenant, userID int64, email string) (string, error) {
@@ -71,7 +51,7 @@ func (s *Service) createBasiqUser(ctx context.Context, t *tenant.Tenant, userID 
 		if basiq.Classify(err) == basiq.ClassTokenExpired && attempt == 0 {
 			sp := spec{t: t, key: keyByID(t, srv.KeyID), scope: basiq.ScopeServer, binding: "-"}
 			if derr := s.drop(ctx, sp.cacheKey()); derr != nil {
-				return "", apperr.Retry(apperr.StoreUnavailable, derr, "", time.Second)
+				return "", apperr.Wrap(apperr.StoreUnavailable, derr, "")
 			}
 			continue
 		}
@@ -97,4 +77,9 @@ func keyByID(t *tenant.Tenant, id string) tenant.Key {
 		}
 	}
 	return t.Keys[0]
+}
+
+// userLock is the fleet lock under which a person's Basiq user is created or replaced.
+func userLock(tenantID string, userID int64) string {
+	return "lock:buser:" + tenantID + ":" + strconv.FormatInt(userID, 10)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -11,25 +12,28 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// echo context keys set by requireSession.
-const (
-	ctxSession     = "bff.session"
-	ctxData        = "bff.data"
-	ctxTenant      = "bff.tenant"
-	ctxSessionHash = "bff.session_hash" // session.HashID of the session id
-)
+// ctxAuth is the one echo context key requireSession sets: the request's *authed.
+const ctxAuth = "bff.auth"
+
+// authed is what requireSession learned about the request: its session, the session's tenant
+// and the session id's hash (session.HashID), the form that may appear in logs and limiter keys.
+type authed struct {
+	sess   *session.Session
+	tenant *tenant.Tenant
+	hash   string
+}
 
 // requireSession loads the request's session: 401 unauthenticated without one, 503
 // store_unavailable (never 401) when kv fails. A session whose tenant was removed from config
@@ -38,10 +42,11 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			sess, d, err := store.Current(r)
+			sess, err := store.Current(r)
 			if err != nil {
 				return err
 			}
+			d := sess.Data
 			user, sessHash := tokens.HashUser(d.Tenant, d.UserID), session.HashID(sess.ID)
 			if ri := infoFrom(r.Context()); ri != nil {
 				ri.session, ri.tenant, ri.user = sessHash, d.Tenant, user
@@ -57,17 +62,36 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			if err := store.Touch(r.Context(), sess); err != nil {
 				return err
 			}
-			c.Set(ctxSession, sess)
-			c.Set(ctxData, d)
-			c.Set(ctxTenant, t)
-			c.Set(ctxSessionHash, sessHash)
+			c.Set(ctxAuth, &authed{sess: sess, tenant: t, hash: sessHash})
 			return next(c)
 		}
 	}
 }
 
-func sessionOf(c echo.Context) (*sessions.Session, session.Data, *tenant.Tenant) {
-	return c.Get(ctxSession).(*sessions.Session), c.Get(ctxData).(session.Data), c.Get(ctxTenant).(*tenant.Tenant)
+// errNoSession is a route served without requireSession in front of it.
+var errNoSession = errors.New("httpapi: session route without requireSession")
+
+// authOf returns what requireSession stored. A route without requireSession in front of it
+// is a wiring mistake: it answers 500 rather than panicking.
+func authOf(c echo.Context) (*authed, error) {
+	a, ok := c.Get(ctxAuth).(*authed)
+	if !ok {
+		return nil, errNoSession
+	}
+	return a, nil
+}
+
+// limitedAuthOf is authOf for the routes under the per-session limit (/client-token and
+// /connect/consent share it): past the limit it is 429 rate_limited with Retry-After.
+func limitedAuthOf(c echo.Context, limiter *ratelimit.Limiter) (*authed, error) {
+	a, err := authOf(c)
+	if err != nil {
+		return nil, err
+	}
+	if ok, wait := limiter.Allow(a.hash); !ok {
+		return nil, apperr.Retry(apperr.RateLimited, nil, "", wait)
+	}
+	return a, nil
 }
 
 // handleTenants lists the tenants for the login picker, each with its login methods; in demo
@@ -208,8 +232,12 @@ func handleLogout(store *session.Store, m *metrics.Metrics, svc *sso.Service, or
 		EndSessionURL string `json:"end_session_url"`
 	}
 	return func(c echo.Context) error {
-		sess, d, t := sessionOf(c)
-		if err := store.End(c.Response(), c.Request(), sess); err != nil {
+		a, err := authOf(c)
+		if err != nil {
+			return err
+		}
+		d, t := a.sess.Data, a.tenant
+		if err := store.End(c.Response(), c.Request(), a.sess); err != nil {
 			return err
 		}
 		m.Session("ended", 1)
@@ -239,7 +267,11 @@ func handleMe() echo.HandlerFunc {
 		Basiq basiqJSON `json:"basiq"`
 	}
 	return func(c echo.Context) error {
-		_, d, t := sessionOf(c)
+		a, err := authOf(c)
+		if err != nil {
+			return err
+		}
+		d, t := a.sess.Data, a.tenant
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, response{
 			User: meUser{

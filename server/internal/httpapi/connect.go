@@ -17,6 +17,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 )
 
@@ -47,7 +48,7 @@ var basiqID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 // optional body chooses the flow; without an action the person's consents decide (the first-
 // time flow without an active consent, else "connect"). It shares GET /client-token's
 // per-session limit, and a session has at most maxStates states outstanding.
-func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.Store, key []byte, limiter *clienttoken.Limiter) echo.HandlerFunc {
+func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.Store, key []byte, limiter *ratelimit.Limiter) echo.HandlerFunc {
 	type request struct {
 		Action        string `json:"action"`
 		InstitutionID string `json:"institutionId"`
@@ -58,12 +59,11 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 		Action string `json:"action,omitempty"`
 	}
 	return func(c echo.Context) error {
-		sess, d, t := sessionOf(c)
-		sessHash := c.Get(ctxSessionHash).(string)
-		if ok, wait := limiter.Allow(sessHash); !ok {
-			return apperr.Retry(apperr.RateLimited, nil, "", wait)
+		a, err := limitedAuthOf(c, limiter)
+		if err != nil {
+			return err
 		}
-		if !t.BindsUser() {
+		if !a.tenant.BindsUser() {
 			return apperr.New(apperr.Forbidden, "The Consent UI needs Basiq API 3.0; this tenant connects banks from the page.")
 		}
 		var req request
@@ -75,23 +75,15 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 		if problem := consentProblem(req.Action, req.InstitutionID, req.ConnectionID); problem != "" {
 			return apperr.New(apperr.Invalid, problem)
 		}
-		ctx := c.Request().Context()
-		if d.BasiqUserID == "" {
-			id, err := tokens.BasiqUser(ctx, t, d.UserID, d.Email)
-			if err != nil {
-				return err
-			}
-			if err := store.SetBasiqUserID(ctx, sess, id); err != nil {
-				return err
-			}
-			d.BasiqUserID = id
-		}
-		launch, err := tokens.ConsentLaunch(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID,
-			Email: d.Email}, req.Action == "")
+		p, err := principal(c, tokens, store, a)
 		if err != nil {
 			return err
 		}
-		if err := rememberBasiqUser(c, store, sess, d, launch.Token.BasiqUserID); err != nil {
+		launch, err := tokens.ConsentLaunch(c.Request().Context(), a.tenant, p, req.Action == "")
+		if err != nil {
+			return err
+		}
+		if err := rememberBasiqUser(c, store, a.sess, launch.Token.BasiqUserID); err != nil {
 			return err
 		}
 		action := req.Action
@@ -103,8 +95,8 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 			return err
 		}
 		// The state remembers whose visit it was, so the return can forget their cached consents.
-		if err := storeState(ctx, states, sessHash, id, []byte(t.ID+"\x00"+launch.Token.BasiqUserID)); err != nil {
-			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		if err := storeState(c.Request().Context(), states, a.hash, id, []byte(a.tenant.ID+"\x00"+launch.Token.BasiqUserID)); err != nil {
+			return apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 		q := url.Values{"token": {launch.Token.AccessToken}, "state": {state}}
 		// Basiq reauthorises one connection from connectionId alone (consent-actions.md,
@@ -120,7 +112,7 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 			q.Set("connectionId", req.ConnectionID)
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, response{URL: t.ConsentURL + "?" + q.Encode(), Action: action})
+		return c.JSON(http.StatusOK, response{URL: a.tenant.ConsentURL + "?" + q.Encode(), Action: action})
 	}
 }
 

@@ -40,7 +40,8 @@ func checkInvalid(t *testing.T, err error, secret string) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("err = %v (%T), want an *apperr.Error", err, err)
 	}
-	status, code, msg, _ := apperr.Public(err)
+	kind, msg, _ := apperr.Public(err)
+	status, code := statusOf(kind), kind.Code
 	if status != 400 || code != "invalid_request" || msg == "" {
 		t.Fatalf("Public = %d %q %q, want 400 invalid_request with a message", status, code, msg)
 	}
@@ -161,7 +162,7 @@ func TestEchoedNamesAreShort(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := decodeLogin("application/json", []byte(tc.body))
 			checkInvalid(t, err, strings.Repeat("é", 2))
-			_, _, msg, _ := apperr.Public(err)
+			_, msg, _ := apperr.Public(err)
 			if len(msg) > 200 || !utf8.ValidString(msg) {
 				t.Errorf("message of %d bytes (valid UTF-8: %v): %.300q", len(msg), utf8.ValidString(msg), msg)
 			}

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/clip"
 )
 
 // errorBody is the one error shape of the API.
@@ -35,7 +35,8 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		status, code, msg, retry := apperr.Public(err)
+		kind, msg, retry := apperr.Public(err)
+		status, code := statusOf(kind), kind.Code
 		var he *echo.HTTPError
 		if errors.As(err, &he) {
 			status, code, msg = he.Code, httpCode(he.Code), http.StatusText(he.Code)+"."
@@ -58,6 +59,30 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		_ = c.JSON(status, body)
 	}
+}
+
+// statusOf is the one table from error kind to HTTP status. Every 503 also gets a
+// Retry-After (one second unless the error names its own delay); see errorHandler.
+func statusOf(k *apperr.Kind) int {
+	switch k {
+	case apperr.Invalid, apperr.InvalidState:
+		return http.StatusBadRequest
+	case apperr.InvalidCredentials, apperr.Unauthenticated:
+		return http.StatusUnauthorized
+	case apperr.CSRF, apperr.Forbidden, apperr.PasswordLoginOff:
+		return http.StatusForbidden
+	case apperr.NotFound:
+		return http.StatusNotFound
+	case apperr.Conflict:
+		return http.StatusConflict
+	case apperr.TooManyAttempts, apperr.RateLimited:
+		return http.StatusTooManyRequests
+	case apperr.UpstreamRejected:
+		return http.StatusBadGateway
+	case apperr.UpstreamUnavailable, apperr.StoreUnavailable, apperr.Busy:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // httpCode names echo's own errors (unknown route, wrong method) in our code style.
@@ -132,7 +157,7 @@ func jsonProblem(err error) string {
 	case errors.As(err, &se):
 		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
 	case errors.As(err, &te):
-		return "field " + strconv.Quote(truncate(te.Field, maxEchoedName)) + " has the wrong type"
+		return "field " + strconv.Quote(clip.To(te.Field, maxEchoedName)) + " has the wrong type"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "the body is empty or truncated"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -140,7 +165,7 @@ func jsonProblem(err error) string {
 		if uerr != nil {
 			return "it has an unknown field"
 		}
-		return "unknown field " + strconv.Quote(truncate(name, maxEchoedName))
+		return "unknown field " + strconv.Quote(clip.To(name, maxEchoedName))
 	}
 	return "it does not match the expected object"
 }
@@ -169,7 +194,7 @@ func checkDuplicateKeys(body []byte) error {
 				key, _ := k.(string)
 				folded := foldKey(key)
 				if seen[folded] {
-					return fmt.Errorf("duplicate key %q", truncate(key, maxEchoedName))
+					return fmt.Errorf("duplicate key %q", clip.To(key, maxEchoedName))
 				}
 				seen[folded] = true
 				if err := walk(); err != nil {
@@ -203,17 +228,6 @@ func foldKey(s string) string {
 		}
 		return least
 	}, s)
-}
-
-// truncate shortens s to at most n bytes, never inside a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

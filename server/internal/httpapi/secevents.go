@@ -40,31 +40,16 @@ func securityEvents(log *slog.Logger) echo.MiddlewareFunc {
 					secevent.Log(ctx, log, secevent.Logout, secevent.ReasonUser, ip)
 				}
 			case errors.Is(err, apperr.CSRF):
-				reason := secevent.ReasonForeignOrigin
-				switch {
-				case errors.Is(err, errCrossSite):
-					reason = secevent.ReasonCrossSite
-				case errors.Is(err, errMissingCSRFHeader):
-					reason = secevent.ReasonMissingHeader
-				}
+				reason := reasonOf(err, secevent.ReasonForeignOrigin,
+					cause{errCrossSite, secevent.ReasonCrossSite}, cause{errMissingCSRFHeader, secevent.ReasonMissingHeader})
 				secevent.Log(ctx, log, secevent.CSRFRefused, reason, ip, "method", r.Method, "path", route)
 			case errors.Is(err, apperr.InvalidCredentials):
-				reason := secevent.ReasonBadPassword
-				switch {
-				case errors.Is(err, auth.ErrUnknownUser):
-					reason = secevent.ReasonUnknownUser
-				case errors.Is(err, auth.ErrDisabled):
-					reason = secevent.ReasonDisabled
-				}
+				reason := reasonOf(err, secevent.ReasonBadPassword,
+					cause{auth.ErrUnknownUser, secevent.ReasonUnknownUser}, cause{auth.ErrDisabled, secevent.ReasonDisabled})
 				secevent.Log(ctx, log, secevent.LoginFailed, reason, ip)
 			case errors.Is(err, apperr.TooManyAttempts):
-				reason := secevent.ReasonAccountLimit
-				switch {
-				case errors.Is(err, auth.ErrIPLimit):
-					reason = secevent.ReasonIPLimit
-				case errors.Is(err, auth.ErrGlobalLimit):
-					reason = secevent.ReasonGlobalLimit
-				}
+				reason := reasonOf(err, secevent.ReasonAccountLimit,
+					cause{auth.ErrIPLimit, secevent.ReasonIPLimit}, cause{auth.ErrGlobalLimit, secevent.ReasonGlobalLimit})
 				secevent.Log(ctx, log, secevent.LoginLockedOut, reason, ip)
 			case errors.Is(err, errTenantRemoved):
 				secevent.Log(ctx, log, secevent.SessionRevoked, secevent.ReasonTenantRemoved, ip)
@@ -72,4 +57,20 @@ func securityEvents(log *slog.Logger) echo.MiddlewareFunc {
 			return err
 		}
 	}
+}
+
+// cause pairs an error under a refusal with the reason code a security event gives it.
+type cause struct {
+	err    error
+	reason string
+}
+
+// reasonOf returns the reason of the first of causes that err wraps, else def.
+func reasonOf(err error, def string, causes ...cause) string {
+	for _, c := range causes {
+		if errors.Is(err, c.err) {
+			return c.reason
+		}
+	}
+	return def
 }

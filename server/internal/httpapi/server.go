@@ -18,9 +18,9 @@ import (
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
-	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
@@ -39,7 +39,7 @@ type Deps struct {
 	Static  http.FileSystem
 	Metrics *metrics.Metrics
 	// Limiter bounds GET /client-token and POST /connect/consent per session.
-	Limiter *clienttoken.Limiter
+	Limiter *ratelimit.Limiter
 	// DemoLogin is the demo user, shown on the login form; nil outside demo mode.
 	DemoLogin *DemoLogin
 	// SSO signs people in through their tenant's OpenID Connect provider.
@@ -82,9 +82,14 @@ func (s *Server) ApplyOrigins(cfg *config.Config) { s.origins.Store(newOriginPol
 // under the configuration in force.
 func (s *Server) OriginAllowed(origin string) bool { return s.origins.Load().allowed[origin] }
 
+// Pinger answers a real round trip to a backing store.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Admin is what the admin listener needs.
 type Admin struct {
-	DB      *store.DB
+	DB      Pinger
 	KV      kv.Store
 	Metrics http.Handler
 	// ConfigOK reports whether a valid configuration is in force.

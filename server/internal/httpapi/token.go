@@ -4,27 +4,25 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
-	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/session"
-	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-func handleClientToken(tokens *clienttoken.Service, store *session.Store, limiter *clienttoken.Limiter) echo.HandlerFunc {
+func handleClientToken(tokens *clienttoken.Service, store *session.Store, limiter *ratelimit.Limiter) echo.HandlerFunc {
 	type response struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}
 	return func(c echo.Context) error {
-		sess, d, t := sessionOf(c)
-		if ok, wait := limiter.Allow(c.Get(ctxSessionHash).(string)); !ok {
-			return apperr.Retry(apperr.RateLimited, nil, "", wait)
+		a, err := limitedAuthOf(c, limiter)
+		if err != nil {
+			return err
 		}
-		tok, err := clientToken(c, tokens, store, sess, d, t)
+		tok, err := clientToken(c, tokens, store, a)
 		if err != nil {
 			return err
 		}
@@ -46,31 +44,39 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store, limite
 	}
 }
 
-// clientToken makes sure the person has a Basiq user first (API 3.0 binds the token to it; on
-// 2.x the browser needs it to create connections), and remembers the id in the session so the
-// next request skips the database.
-func clientToken(c echo.Context, tokens *clienttoken.Service, store *session.Store, sess *sessions.Session, d session.Data, t *tenant.Tenant) (clienttoken.Token, error) {
-	ctx := c.Request().Context()
-	if d.BasiqUserID == "" {
-		id, err := tokens.BasiqUser(ctx, t, d.UserID, d.Email)
-		if err != nil {
-			return clienttoken.Token{}, err
-		}
-		if err := store.SetBasiqUserID(ctx, sess, id); err != nil {
-			return clienttoken.Token{}, err
-		}
-		d.BasiqUserID = id
-	}
-	tok, err := tokens.ClientToken(ctx, t, clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID, Email: d.Email})
+// clientToken returns the person's token, binding them to a Basiq user first when needed.
+func clientToken(c echo.Context, tokens *clienttoken.Service, store *session.Store, a *authed) (clienttoken.Token, error) {
+	p, err := principal(c, tokens, store, a)
 	if err != nil {
 		return clienttoken.Token{}, err
 	}
-	return tok, rememberBasiqUser(c, store, sess, d, tok.BasiqUserID)
+	tok, err := tokens.ClientToken(c.Request().Context(), a.tenant, p)
+	if err != nil {
+		return clienttoken.Token{}, err
+	}
+	return tok, rememberBasiqUser(c, store, a.sess, tok.BasiqUserID)
+}
+
+// principal makes sure the person has a Basiq user first (API 3.0 binds the token to it; on
+// 2.x the browser needs it to create connections), and remembers the id in the session so the
+// next request skips the database.
+func principal(c echo.Context, tokens *clienttoken.Service, store *session.Store, a *authed) (clienttoken.Principal, error) {
+	ctx, d := c.Request().Context(), &a.sess.Data
+	if d.BasiqUserID == "" {
+		id, err := tokens.BasiqUser(ctx, a.tenant, d.UserID, d.Email)
+		if err != nil {
+			return clienttoken.Principal{}, err
+		}
+		if err := store.SetBasiqUserID(ctx, a.sess, id); err != nil {
+			return clienttoken.Principal{}, err
+		}
+	}
+	return clienttoken.Principal{UserID: d.UserID, BasiqUserID: d.BasiqUserID, Email: d.Email}, nil
 }
 
 // rememberBasiqUser stores in the session a Basiq user id that replaced a stale one.
-func rememberBasiqUser(c echo.Context, store *session.Store, sess *sessions.Session, d session.Data, id string) error {
-	if id == "" || id == d.BasiqUserID {
+func rememberBasiqUser(c echo.Context, store *session.Store, sess *session.Session, id string) error {
+	if id == "" || id == sess.Data.BasiqUserID {
 		return nil
 	}
 	return store.SetBasiqUserID(c.Request().Context(), sess, id)

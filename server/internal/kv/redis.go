@@ -41,7 +41,7 @@ import (
 )
 
 // Timeouts are short on purpose: a sick Redis must turn into a fast 503, not a request that
-// hangs for the go-redis defaults of several seconds (DESIGN §5).
+// hangs for the go-redis defaults of several seconds (docs/architecture.md, "Failures").
 const (
 	redisDialTimeout  = 500 * time.Millisecond
 	redisReadTimeout  = 300 * time.Millisecond
@@ -189,22 +189,10 @@ var errUnparseableURL = errors.New("kv redis: the redis URL cannot be parsed")
 // options) is handed to redis.ParseURL as a single-node URL, so every deployment accepts the
 // same options with the same meaning.
 func parseRedisURL(rawURL string) (*redisTarget, error) {
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok || !validScheme(scheme) {
-		return nil, errors.New("kv redis: the redis URL has no scheme (want redis://, rediss://, " +
-			"redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://)")
+	scheme, base, deployment, rest, err := splitScheme(rawURL)
+	if err != nil {
+		return nil, err
 	}
-	scheme = strings.ToLower(scheme)
-	base, deployment, ok := strings.Cut(scheme, "+")
-	if !ok {
-		deployment = DeploymentSingle
-	}
-	if (base != "redis" && base != "rediss") ||
-		(deployment != DeploymentSingle && deployment != DeploymentSentinel && deployment != DeploymentCluster) {
-		return nil, fmt.Errorf("kv redis: unsupported URL scheme %q (want redis, rediss, redis+sentinel, "+
-			"rediss+sentinel, redis+cluster or rediss+cluster)", scheme)
-	}
-
 	// A host list is not a valid URL host for net/url, so the authority (which ends at the
 	// first '/', '?' or '#', RFC 3986 §3.2) is split here and each host checked on its own.
 	authority, tail := rest, ""
@@ -236,23 +224,12 @@ func parseRedisURL(rawURL string) (*redisTarget, error) {
 		// The error quotes the offending query text, which may hold a password.
 		return nil, errors.New("kv redis: the redis URL's query cannot be parsed")
 	}
-
-	var masterName, sentinelUser, sentinelPassword string
-	switch deployment {
-	case DeploymentSentinel:
-		if masterName, path, err = splitMasterName(path); err != nil {
-			return nil, err
-		}
-		sentinelUser, sentinelPassword = query.Get("sentinel_username"), query.Get("sentinel_password")
-		query.Del("sentinel_username")
-		query.Del("sentinel_password")
-	case DeploymentCluster:
-		if path != "" && path != "/" {
-			return nil, errors.New("kv redis: a redis+cluster:// URL has no path (a cluster has database 0 only)")
-		}
+	sp, err := deploymentParts(deployment, path, query)
+	if err != nil {
+		return nil, err
 	}
 
-	single := base + "://" + userinfo + hosts[0] + path
+	single := base + "://" + userinfo + hosts[0] + sp.path
 	if len(query) > 0 {
 		single += "?" + query.Encode()
 	}
@@ -262,9 +239,9 @@ func parseRedisURL(rawURL string) (*redisTarget, error) {
 	}
 	redacted := scheme + "://" + redactedUser(u) + strings.Join(hosts, ",")
 	if deployment == DeploymentSentinel {
-		redacted += "/" + url.PathEscape(masterName)
+		redacted += "/" + url.PathEscape(sp.masterName)
 	}
-	redacted += path
+	redacted += sp.path
 	opt, err := redis.ParseURL(single)
 	if err != nil {
 		return nil, fmt.Errorf("kv redis: invalid redis URL %s: %w", redacted, err)
@@ -272,14 +249,65 @@ func parseRedisURL(rawURL string) (*redisTarget, error) {
 	if deployment == DeploymentCluster && opt.DB != 0 {
 		return nil, fmt.Errorf("kv redis: invalid redis URL %s: a cluster has database 0 only", redacted)
 	}
+	return &redisTarget{deployment: deployment, redacted: redacted, options: sp.options(deployment, opt, hosts)}, nil
+}
 
+// splitScheme takes the scheme off rawURL and names its deployment.
+func splitScheme(rawURL string) (scheme, base, deployment, rest string, err error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok || !validScheme(scheme) {
+		return "", "", "", "", errors.New("kv redis: the redis URL has no scheme (want redis://, rediss://, " +
+			"redis+sentinel://, rediss+sentinel://, redis+cluster:// or rediss+cluster://)")
+	}
+	scheme = strings.ToLower(scheme)
+	base, deployment, ok = strings.Cut(scheme, "+")
+	if !ok {
+		deployment = DeploymentSingle
+	}
+	if (base != "redis" && base != "rediss") ||
+		(deployment != DeploymentSingle && deployment != DeploymentSentinel && deployment != DeploymentCluster) {
+		return "", "", "", "", fmt.Errorf("kv redis: unsupported URL scheme %q (want redis, rediss, redis+sentinel, "+
+			"rediss+sentinel, redis+cluster or rediss+cluster)", scheme)
+	}
+	return scheme, base, deployment, rest, nil
+}
+
+// parts are what a deployment takes out of the URL before the rest goes to redis.ParseURL.
+type parts struct {
+	path                                     string // what is left of the path: "" or "/<db>"
+	masterName, sentinelUser, sentinelPasswd string
+}
+
+// deploymentParts takes the Sentinel master name and credentials out of the path and query
+// (which it changes), and checks that a cluster URL has no path.
+func deploymentParts(deployment, path string, query url.Values) (parts, error) {
+	p := parts{path: path}
+	switch deployment {
+	case DeploymentSentinel:
+		var err error
+		if p.masterName, p.path, err = splitMasterName(path); err != nil {
+			return parts{}, err
+		}
+		p.sentinelUser, p.sentinelPasswd = query.Get("sentinel_username"), query.Get("sentinel_password")
+		query.Del("sentinel_username")
+		query.Del("sentinel_password")
+	case DeploymentCluster:
+		if path != "" && path != "/" {
+			return parts{}, errors.New("kv redis: a redis+cluster:// URL has no path (a cluster has database 0 only)")
+		}
+	}
+	return p, nil
+}
+
+// options turns the single-node options into the deployment's client options.
+func (p parts) options(deployment string, opt *redis.Options, hosts []string) *redis.UniversalOptions {
 	uo := universalOptions(opt)
 	uo.Addrs = hosts
 	switch deployment {
 	case DeploymentSentinel:
-		uo.MasterName = masterName
-		uo.SentinelUsername = sentinelUser
-		uo.SentinelPassword = sentinelPassword
+		uo.MasterName = p.masterName
+		uo.SentinelUsername = p.sentinelUser
+		uo.SentinelPassword = p.sentinelPasswd
 	case DeploymentCluster:
 		// With a single seed, NewUniversalClient would otherwise build a single-node client.
 		uo.IsClusterMode = true
@@ -290,7 +318,7 @@ func parseRedisURL(rawURL string) (*redisTarget, error) {
 		// which crypto/tls takes from the dialled address when ServerName is empty.
 		uo.TLSConfig.ServerName = ""
 	}
-	return &redisTarget{deployment: deployment, redacted: redacted, options: uo}, nil
+	return uo
 }
 
 // validScheme reports whether s is an RFC 3986 scheme. Anything else before "://" may be

@@ -31,7 +31,7 @@ func TestRedisContract(t *testing.T) {
 }
 
 // TestRedisKeysArePrefixed checks the keys land in Redis under the prefix, where operators
-// (and DESIGN §4's key list) expect them.
+// (and the README's "Redis keys" table) expect them.
 func TestRedisKeysArePrefixed(t *testing.T) {
 	r := newTestRedis(t)
 	ctx := t.Context()

@@ -28,11 +28,11 @@ func FuzzSessionCookie(f *testing.F) {
 	}
 	live := rec.Result().Cookies()[0].Value
 	var liveID []byte
-	if err := securecookie.DecodeMulti(s.Name(), live, &liveID, s.codecs...); err != nil {
+	if err := securecookie.DecodeMulti(s.name, live, &liveID, s.codecs...); err != nil {
 		f.Fatal(err)
 	}
-	signedUnknown, _ := securecookie.EncodeMulti(s.Name(), []byte("no-such-session"), s.codecs...)
-	signedEmpty, _ := securecookie.EncodeMulti(s.Name(), []byte{}, s.codecs...)
+	signedUnknown, _ := securecookie.EncodeMulti(s.name, []byte("no-such-session"), s.codecs...)
+	signedEmpty, _ := securecookie.EncodeMulti(s.name, []byte{}, s.codecs...)
 
 	for _, seed := range []string{
 		"", "x", live, live + "=", strings.ToUpper(live), live[:len(live)/2], signedUnknown, signedEmpty,
@@ -43,12 +43,12 @@ func FuzzSessionCookie(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value string) {
 		r := httptest.NewRequest("GET", "/client-token", nil)
 		// The raw header, not AddCookie: AddCookie would clean the value first.
-		r.Header.Set("Cookie", s.Name()+"="+value)
-		sess, d, err := s.Current(r)
+		r.Header.Set("Cookie", s.name+"="+value)
+		sess, err := s.Current(r)
 		switch {
 		case err == nil:
-			if sess == nil || sess.ID != string(liveID) || d.UserID != alice.UserID || d.Tenant != alice.Tenant {
-				t.Fatalf("cookie %q opened session %+v (%+v)", value, sess, d)
+			if sess == nil || sess.ID != string(liveID) || sess.Data.UserID != alice.UserID || sess.Data.Tenant != alice.Tenant {
+				t.Fatalf("cookie %q opened session %+v", value, sess)
 			}
 		case errors.Is(err, apperr.Unauthenticated) && !errors.Is(err, apperr.StoreUnavailable):
 			if sess != nil {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/sessions"
-
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest/each"
@@ -172,31 +170,14 @@ func TestLoginPrunesTimedOutIDs(t *testing.T) {
 	})
 }
 
-// TestDroppedCopyIsNotReinstalled: a copy put just after the "ended" message was handled (a
-// request that read the record before the end) is ignored.
-func TestDroppedCopyIsNotReinstalled(t *testing.T) {
-	now := newClock().Now()
-	c := newTTLCache[Data](2*time.Second, 10)
-	c.put("s1", alice, now)
-	c.drop("s1", now)
-	c.put("s1", alice, now.Add(time.Second))
-	if _, ok := c.get("s1", now.Add(time.Second)); ok {
-		t.Error("a dropped session's copy was reinstalled")
-	}
-	c.put("s2", bob, now)
-	if _, ok := c.get("s2", now.Add(time.Second)); !ok {
-		t.Error("another session's copy is missing")
-	}
-}
-
 type sessionHandle struct {
-	sess  *sessions.Session
+	sess  *Session
 	touch func() error
 }
 
 func current(t *testing.T, s *Store, c *http.Cookie) sessionHandle {
 	t.Helper()
-	sess, _, err := s.Current(request(c))
+	sess, err := s.Current(request(c))
 	if err != nil {
 		t.Fatalf("Current: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 )
@@ -41,7 +40,7 @@ func (s *Store) EndProviderSession(ctx context.Context, tenant, issuer, sid stri
 	key := sidKey(tenant, issuer, sid)
 	ids, err := s.kv.SMembers(ctx, key)
 	if err != nil {
-		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	keys := []string{key}
 	for _, id := range ids {
@@ -50,13 +49,13 @@ func (s *Store) EndProviderSession(ctx context.Context, tenant, issuer, sid stri
 		}
 	}
 	if err := s.kv.Delete(ctx, keys...); err != nil {
-		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	n := 0
 	for _, id := range ids {
 		if id != "" {
 			n++
-			s.cache.drop(id, s.now())
+			s.cache.Forget(id, s.now())
 			s.announceEnded(ctx, id)
 		}
 	}

@@ -1,8 +1,9 @@
-// Package session keeps end-user login sessions server-side in the kv store, behind a
-// gorilla/sessions Store: the cookie holds only the signed session id (256 random bits); the
-// record (user, tenant, times) lives in kv, sealed with a key derived from the session keys
-// and bound to its id. It is the only importer of gorilla/sessions and adds typed accessors,
-// idle and absolute timeouts and "end every session of this user".
+// Package session keeps end-user login sessions server-side in the kv store: the cookie holds
+// only the signed session id (256 random bits); the record (user, tenant, times) lives in kv,
+// sealed with a key derived from the session keys and bound to its id. Callers see a typed
+// Session (id and Data); gorilla/sessions and securecookie are the cookie mechanism inside, and
+// this is the only package that imports them. It adds idle and absolute timeouts and "end
+// every session of this user".
 package session
 
 import (
@@ -16,7 +17,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -24,6 +24,7 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/kv"
+	"github.com/basiq-bff/bff/server/internal/ttlcache"
 )
 
 // Options configure the store.
@@ -71,10 +72,14 @@ type record struct {
 	OIDC        *OIDCLogin `json:"oidc,omitempty"`
 }
 
-// value keys in sessions.Session.Values.
-const valData = "data"
+// Session is one person's login session: its id (secret: log only HashID of it) and what it
+// knows of the person.
+type Session struct {
+	ID   string
+	Data Data
+}
 
-// Store implements sessions.Store over kv.
+// Store keeps sessions in kv and their ids in signed cookies.
 type Store struct {
 	kv     kv.Store
 	codecs []securecookie.Codec
@@ -82,20 +87,18 @@ type Store struct {
 	opts   Options
 	name   string
 	now    func() time.Time
-	cache  *ttlCache[Data]
+	cache  *ttlcache.Cache[Data]
 	// cookies maps cookie values already verified to their session id.
-	cookies *ttlCache[string]
+	cookies *ttlcache.Cache[string]
 }
-
-var _ sessions.Store = (*Store)(nil)
 
 // NewStore returns a session store. It fails when no signing key is given.
 func NewStore(store kv.Store, o Options) (*Store, error) {
 	if len(o.Keys) == 0 {
 		return nil, errors.New("session: at least one signing key is required")
 	}
-	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: newTTLCache[Data](o.CacheTTL, 100_000),
-		cookies: newTTLCache[string](o.CacheTTL, 100_000)}
+	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: ttlcache.New[Data](o.CacheTTL, 100_000),
+		cookies: ttlcache.New[string](o.CacheTTL, 100_000)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -123,79 +126,44 @@ func CookieName(secure bool) string {
 	return "bff"
 }
 
-// Name returns the cookie name this store uses.
-func (s *Store) Name() string { return s.name }
-
-// Get returns the request's session through gorilla's per-request registry.
-func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
-	return sessions.GetRegistry(r).Get(s, name)
-}
-
-// New loads the session named by the request's cookie. A missing, forged, expired or unknown
-// cookie yields a new empty session (IsNew) and no error; a failing kv store yields an error
-// that wraps kv.ErrUnavailable, so the caller can answer 503 instead of logging people out.
-func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
-	sess := sessions.NewSession(s, name)
-	sess.Options = s.cookieOptions()
-	sess.IsNew = true
-	c, err := r.Cookie(name)
+// fromCookie loads the session named by the request's cookie. A missing, forged, expired or
+// unknown cookie yields nil and no error; a failing kv store yields an error that wraps
+// kv.ErrUnavailable, so the caller can answer 503 instead of logging people out.
+func (s *Store) fromCookie(r *http.Request) (*Session, error) {
+	c, err := r.Cookie(s.name)
 	if err != nil {
-		return sess, nil
+		return nil, nil
 	}
-	id, ok := s.cookies.get(c.Value, s.now())
+	id, ok := s.cookies.Get(c.Value, s.now())
 	if !ok {
 		var raw []byte
-		if err := securecookie.DecodeMulti(name, c.Value, &raw, s.codecs...); err != nil {
-			return sess, nil
+		if err := securecookie.DecodeMulti(s.name, c.Value, &raw, s.codecs...); err != nil {
+			return nil, nil
 		}
 		id = string(raw)
-		s.cookies.put(c.Value, id, s.now())
+		s.cookies.Put(c.Value, id, s.now())
 	}
 	d, ok, err := s.load(r.Context(), id)
 	if err != nil || !ok {
-		return sess, err
+		return nil, err
 	}
-	sess.ID = id
-	sess.IsNew = false
-	sess.Values[valData] = d
-	return sess, nil
+	return &Session{ID: id, Data: d}, nil
 }
 
-// Save writes the session record and its cookie. A session with Options.MaxAge < 0 is
-// deleted and its cookie expired. A session without an id gets a fresh one.
-func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
-	if sess.Options != nil && sess.Options.MaxAge < 0 {
-		if sess.ID != "" {
-			if err := s.delete(r.Context(), sess.ID, dataOf(sess)); err != nil {
-				return err
-			}
-		}
-		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
-		return nil
-	}
-	d, ok := sess.Values[valData].(Data)
-	if !ok {
-		return errors.New("session: save without data")
-	}
-	if sess.ID == "" {
-		id, err := newID()
+// setCookie sets the signed cookie naming session id; maxAge < 0 expires it.
+func (s *Store) setCookie(w http.ResponseWriter, id string, maxAge int) error {
+	opts := s.cookieOptions()
+	value := ""
+	if maxAge < 0 {
+		opts.MaxAge = maxAge
+	} else {
+		enc, err := securecookie.EncodeMulti(s.name, []byte(id), s.codecs...)
 		if err != nil {
-			return err
+			return fmt.Errorf("session: encode cookie: %w", err)
 		}
-		sess.ID = id
+		value = enc
 	}
-	if err := s.write(r.Context(), sess.ID, d, sess.IsNew); err != nil {
-		return err
-	}
-	return s.setCookie(w, sess)
-}
-
-func (s *Store) setCookie(w http.ResponseWriter, sess *sessions.Session) error {
-	enc, err := securecookie.EncodeMulti(sess.Name(), []byte(sess.ID), s.codecs...)
-	if err != nil {
-		return fmt.Errorf("session: encode cookie: %w", err)
-	}
-	http.SetCookie(w, sessions.NewCookie(sess.Name(), enc, sess.Options))
+	http.SetCookie(w, sessions.NewCookie(s.name, value, opts))
 	return nil
 }
 
@@ -220,7 +188,7 @@ func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
 	now := s.now()
 	// A cached copy that still looks live is trusted; one that looks timed out is checked
 	// against kv first, since another replica may have slid its idle timeout.
-	if d, ok := s.cache.get(id, now); ok && !s.timedOut(d, now) {
+	if d, ok := s.cache.Get(id, now); ok && !s.timedOut(d, now) {
 		return d, true, nil
 	}
 	b, err := s.kv.Get(ctx, sessKey(id))
@@ -248,7 +216,7 @@ func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
 		}
 		return Data{}, false, nil
 	}
-	s.cache.put(id, d, now)
+	s.cache.Put(id, d, now)
 	return d, true, nil
 }
 
@@ -284,10 +252,10 @@ func (s *Store) write(ctx context.Context, id string, d Data, create bool) error
 	} else if ok, err := s.kv.SetXX(ctx, sessKey(id), sealed, ttl); err != nil {
 		return fmt.Errorf("session: save: %w", err)
 	} else if !ok {
-		s.cache.drop(id, s.now())
+		s.cache.Forget(id, s.now())
 		return errGone
 	}
-	s.cache.put(id, d, s.now())
+	s.cache.Put(id, d, s.now())
 	// The per-user index lives as long as the longest session could.
 	if err := s.kv.SAdd(ctx, userKey(d.Tenant, d.UserID), s.opts.AbsoluteTimeout, id); err != nil {
 		return fmt.Errorf("session: index: %w", err)
@@ -299,7 +267,7 @@ func (s *Store) write(ctx context.Context, id string, d Data, create bool) error
 }
 
 func (s *Store) delete(ctx context.Context, id string, d Data) error {
-	s.cache.drop(id, s.now())
+	s.cache.Forget(id, s.now())
 	if err := s.kv.Delete(ctx, sessKey(id)); err != nil {
 		return fmt.Errorf("session: delete: %w", err)
 	}
@@ -310,11 +278,6 @@ func (s *Store) delete(ctx context.Context, id string, d Data) error {
 		}
 	}
 	return nil
-}
-
-func dataOf(sess *sessions.Session) Data {
-	d, _ := sess.Values[valData].(Data)
-	return d
 }
 
 func newID() (string, error) {
@@ -333,15 +296,15 @@ func HashID(id string) string {
 
 // Current returns the request's session and its data. It returns apperr.Unauthenticated when
 // there is none (or it timed out) and apperr.StoreUnavailable when kv fails.
-func (s *Store) Current(r *http.Request) (*sessions.Session, Data, error) {
-	sess, err := s.New(r, s.name)
+func (s *Store) Current(r *http.Request) (*Session, error) {
+	sess, err := s.fromCookie(r)
 	if err != nil {
-		return nil, Data{}, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return nil, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	if sess.IsNew {
-		return nil, Data{}, apperr.New(apperr.Unauthenticated, "")
+	if sess == nil {
+		return nil, apperr.New(apperr.Unauthenticated, "")
 	}
-	return sess, dataOf(sess), nil
+	return sess, nil
 }
 
 // Begin starts a new session for d's user and sets its cookie. Any session the request came
@@ -356,37 +319,32 @@ func (s *Store) Begin(w http.ResponseWriter, r *http.Request, d Data) error {
 // EndUser: the session is written and indexed before still reads. If still fails, the new
 // session is deleted, its cookie is not set and still's error is returned.
 func (s *Store) BeginChecked(w http.ResponseWriter, r *http.Request, d Data, still func(context.Context) error) error {
-	if old, err := s.New(r, s.name); err != nil {
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
-	} else if !old.IsNew {
-		if err := s.delete(r.Context(), old.ID, dataOf(old)); err != nil {
-			return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+	if old, err := s.fromCookie(r); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	} else if old != nil {
+		if err := s.delete(r.Context(), old.ID, old.Data); err != nil {
+			return apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 	}
 	now := s.now()
 	d.Created, d.Seen = now, now
-	sess := sessions.NewSession(s, s.name)
-	sess.Options = s.cookieOptions()
-	sess.IsNew = true
-	sess.Values[valData] = d
 	id, err := newID()
 	if err != nil {
 		return err
 	}
-	sess.ID = id
 	if err := s.write(r.Context(), id, d, true); err != nil {
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	if still != nil {
 		if err := still(r.Context()); err != nil {
 			if derr := s.delete(r.Context(), id, d); derr != nil {
-				return apperr.Retry(apperr.StoreUnavailable, derr, "", time.Second)
+				return apperr.Wrap(apperr.StoreUnavailable, derr, "")
 			}
 			return err
 		}
 	}
 	s.pruneUser(r.Context(), d.Tenant, d.UserID, id)
-	return s.setCookie(w, sess)
+	return s.setCookie(w, id, 0)
 }
 
 // pruneMax bounds the ids one login checks, so a user with very many sessions does not make
@@ -421,24 +379,21 @@ func (s *Store) pruneUser(ctx context.Context, tenant string, userID int64, keep
 }
 
 // End deletes the session and expires its cookie.
-func (s *Store) End(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
-	sess.Options.MaxAge = -1
-	if err := s.Save(r, w, sess); err != nil {
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+func (s *Store) End(w http.ResponseWriter, r *http.Request, sess *Session) error {
+	if err := s.delete(r.Context(), sess.ID, sess.Data); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	return nil
+	return s.setCookie(w, "", -1)
 }
 
 // Touch slides the idle timeout, writing at most once per minute.
-func (s *Store) Touch(ctx context.Context, sess *sessions.Session) error {
-	d := dataOf(sess)
+func (s *Store) Touch(ctx context.Context, sess *Session) error {
 	now := s.now()
-	if now.Sub(d.Seen) < touchEvery {
+	if now.Sub(sess.Data.Seen) < touchEvery {
 		return nil
 	}
-	d.Seen = now
-	sess.Values[valData] = d
-	return s.writeBack(ctx, sess.ID, d)
+	sess.Data.Seen = now
+	return s.writeBack(ctx, sess.ID, sess.Data)
 }
 
 // writeBack replaces an existing record: apperr.Unauthenticated when the session ended
@@ -449,18 +404,16 @@ func (s *Store) writeBack(ctx context.Context, id string, d Data) error {
 	case errors.Is(err, errGone):
 		return apperr.Wrap(apperr.Unauthenticated, err, "")
 	case err != nil:
-		return apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	return nil
 }
 
 // SetBasiqUserID records the person's Basiq user id in the session, so later requests need
 // no database read.
-func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id string) error {
-	d := dataOf(sess)
-	d.BasiqUserID = id
-	sess.Values[valData] = d
-	return s.writeBack(ctx, sess.ID, d)
+func (s *Store) SetBasiqUserID(ctx context.Context, sess *Session, id string) error {
+	sess.Data.BasiqUserID = id
+	return s.writeBack(ctx, sess.ID, sess.Data)
 }
 
 // EndUser deletes every session of the user, on every replica: used when the user is disabled,
@@ -468,7 +421,7 @@ func (s *Store) SetBasiqUserID(ctx context.Context, sess *sessions.Session, id s
 func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, error) {
 	ids, err := s.kv.SMembers(ctx, userKey(tenant, userID))
 	if err != nil {
-		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	keys := make([]string, 0, len(ids)+1)
 	for _, id := range ids {
@@ -476,10 +429,10 @@ func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, 
 	}
 	keys = append(keys, userKey(tenant, userID))
 	if err := s.kv.Delete(ctx, keys...); err != nil {
-		return 0, apperr.Retry(apperr.StoreUnavailable, err, "", time.Second)
+		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
 	for _, id := range ids {
-		s.cache.drop(id, s.now())
+		s.cache.Forget(id, s.now())
 		s.announceEnded(ctx, id)
 	}
 	return len(ids), nil
@@ -501,104 +454,5 @@ func (s *Store) Watch(ctx context.Context) {
 	if s.opts.CacheTTL <= 0 {
 		return
 	}
-	for ctx.Err() == nil {
-		ch, err := s.kv.Subscribe(ctx, endedChannel)
-		if err == nil {
-			for id := range ch {
-				s.cache.drop(string(id), s.now())
-			}
-		}
-		s.cache.clear()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// ttlCache is an in-process copy with a short life: session records by id, and verified
-// cookie values by their text, so the token hot path needs neither a kv round trip nor an
-// HMAC check. It is bounded; when full, arbitrary entries are evicted.
-//
-// A dropped key is remembered for one TTL, and a put of it within that time is ignored: a
-// request that read or wrote the record just before the session ended must not install a
-// copy after the "ended" message has been handled.
-type ttlCache[V any] struct {
-	mu      sync.RWMutex
-	m       map[string]cached[V]
-	dropped map[string]time.Time
-	ttl     time.Duration
-	max     int
-}
-
-type cached[V any] struct {
-	v  V
-	at time.Time
-}
-
-func newTTLCache[V any](ttl time.Duration, max int) *ttlCache[V] {
-	return &ttlCache[V]{m: make(map[string]cached[V]), dropped: make(map[string]time.Time), ttl: ttl, max: max}
-}
-
-func (c *ttlCache[V]) get(k string, now time.Time) (V, bool) {
-	var zero V
-	if c.ttl <= 0 {
-		return zero, false
-	}
-	c.mu.RLock()
-	r, ok := c.m[k]
-	c.mu.RUnlock()
-	if !ok || now.Sub(r.at) >= c.ttl {
-		return zero, false
-	}
-	return r.v, true
-}
-
-func (c *ttlCache[V]) put(k string, v V, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if at, ok := c.dropped[k]; ok {
-		if now.Sub(at) < c.ttl {
-			return
-		}
-		delete(c.dropped, k)
-	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		for old := range c.m {
-			delete(c.m, old)
-			if len(c.m) < c.max {
-				break
-			}
-		}
-	}
-	c.m[k] = cached[V]{v: v, at: now}
-}
-
-func (c *ttlCache[V]) drop(k string, now time.Time) {
-	if c.ttl <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, k)
-	if len(c.dropped) >= c.max {
-		for old, at := range c.dropped {
-			if now.Sub(at) >= c.ttl {
-				delete(c.dropped, old)
-			}
-		}
-		if len(c.dropped) >= c.max {
-			clear(c.dropped) // a flood of ends; the copies themselves were dropped
-		}
-	}
-	c.dropped[k] = now
-}
-
-func (c *ttlCache[V]) clear() {
-	c.mu.Lock()
-	clear(c.m)
-	c.mu.Unlock()
+	kv.Watch(ctx, s.kv, endedChannel, func(id []byte) { s.cache.Forget(string(id), s.now()) }, s.cache.Clear)
 }

@@ -57,11 +57,11 @@ func begin(t *testing.T, s *Store, d Data, cookies ...*http.Cookie) *http.Cookie
 		t.Fatalf("Begin: %v", err)
 	}
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == s.Name() && c.Value != "" {
+		if c.Name == s.name && c.Value != "" {
 			return c
 		}
 	}
-	t.Fatalf("Begin set no %s cookie: %v", s.Name(), rec.Result().Header)
+	t.Fatalf("Begin set no %s cookie: %v", s.name, rec.Result().Header)
 	return nil
 }
 
@@ -112,16 +112,16 @@ func storedSeen(t *testing.T, store kv.Store, id string) (int64, bool) {
 
 func mustCurrent(t *testing.T, s *Store, c *http.Cookie) (Data, func() error) {
 	t.Helper()
-	sess, d, err := s.Current(request(c))
+	sess, err := s.Current(request(c))
 	if err != nil {
 		t.Fatalf("Current: %v", err)
 	}
-	return d, func() error { return s.Touch(context.Background(), sess) }
+	return sess.Data, func() error { return s.Touch(context.Background(), sess) }
 }
 
 func wantUnauthenticated(t *testing.T, s *Store, c *http.Cookie) {
 	t.Helper()
-	_, _, err := s.Current(request(c))
+	_, err := s.Current(request(c))
 	if !errors.Is(err, apperr.Unauthenticated) || errors.Is(err, apperr.StoreUnavailable) {
 		t.Fatalf("Current = %v, want apperr.Unauthenticated", err)
 	}
@@ -184,7 +184,7 @@ func TestIdleTimeoutBoundary(t *testing.T) {
 				s := newTestStore(t, store, clk, nil)
 				c := begin(t, s, alice)
 				clk.Advance(tc.after)
-				_, _, err := s.Current(request(c))
+				_, err := s.Current(request(c))
 				if tc.alive && err != nil {
 					t.Fatalf("Current = %v, want the session", err)
 				}
@@ -264,7 +264,7 @@ func TestBeginNeverReusesAnIncomingID(t *testing.T) {
 		s := newTestStore(t, store, clk, nil)
 		live := begin(t, s, Data{UserID: 99, Tenant: "acme", Email: "mallory@acme.test"})
 		plantedID := "planted-session-id-chosen-by-an-attacker"
-		signed, err := securecookie.EncodeMulti(s.Name(), []byte(plantedID), s.codecs...)
+		signed, err := securecookie.EncodeMulti(s.name, []byte(plantedID), s.codecs...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,8 +273,8 @@ func TestBeginNeverReusesAnIncomingID(t *testing.T) {
 			cookie *http.Cookie
 		}{
 			{"no cookie", nil},
-			{"garbage", &http.Cookie{Name: s.Name(), Value: "planted"}},
-			{"signed id with no session", &http.Cookie{Name: s.Name(), Value: signed}},
+			{"garbage", &http.Cookie{Name: s.name, Value: "planted"}},
+			{"signed id with no session", &http.Cookie{Name: s.name, Value: signed}},
 			{"another person's live session", live},
 		}
 		for _, tc := range tests {
@@ -284,7 +284,7 @@ func TestBeginNeverReusesAnIncomingID(t *testing.T) {
 				if tc.cookie != nil {
 					in = append(in, tc.cookie)
 					var raw []byte
-					if securecookie.DecodeMulti(s.Name(), tc.cookie.Value, &raw, s.codecs...) == nil {
+					if securecookie.DecodeMulti(s.name, tc.cookie.Value, &raw, s.codecs...) == nil {
 						inID = string(raw)
 					}
 				}
@@ -383,34 +383,16 @@ func TestCookieFlags(t *testing.T) {
 			store := kv.NewMemory(nil)
 			t.Cleanup(func() { store.Close() })
 			s := newTestStore(t, store, newClock(), func(o *Options) { o.Secure = tc.secure })
-			if s.Name() != tc.cookie || CookieName(tc.secure) != tc.cookie {
-				t.Errorf("cookie name %q, want %q", s.Name(), tc.cookie)
+			if s.name != tc.cookie || CookieName(tc.secure) != tc.cookie {
+				t.Errorf("cookie name %q, want %q", s.name, tc.cookie)
 			}
 			rec := httptest.NewRecorder()
 			if err := s.Begin(rec, request(), alice); err != nil {
 				t.Fatal(err)
 			}
-			check := func(t *testing.T, rec *httptest.ResponseRecorder, ending bool) {
-				t.Helper()
-				raw := rec.Result().Header.Values("Set-Cookie")
-				if len(raw) != 1 {
-					t.Fatalf("Set-Cookie = %q, want one", raw)
-				}
-				c := rec.Result().Cookies()[0]
-				if c.Name != tc.cookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" ||
-					c.Secure != tc.secure || c.Domain != "" || strings.Contains(strings.ToLower(raw[0]), "domain=") {
-					t.Errorf("cookie flags: %s", raw[0])
-				}
-				if ending && (c.MaxAge >= 0 || c.Value != "") {
-					t.Errorf("ending cookie: %s", raw[0])
-				}
-				if !ending && (c.MaxAge != int(absolute/time.Second) || c.Value == "") {
-					t.Errorf("session cookie: %s", raw[0])
-				}
-			}
-			check(t, rec, false)
+			checkCookie(t, rec, tc.cookie, tc.secure, false)
 			c := rec.Result().Cookies()[0]
-			sess, _, err := s.Current(request(c))
+			sess, err := s.Current(request(c))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -418,9 +400,30 @@ func TestCookieFlags(t *testing.T) {
 			if err := s.End(end, request(c), sess); err != nil {
 				t.Fatal(err)
 			}
-			check(t, end, true)
+			checkCookie(t, end, tc.cookie, tc.secure, true)
 			wantUnauthenticated(t, s, c)
 		})
+	}
+}
+
+// checkCookie checks the one Set-Cookie of rec: the session cookie name and flags, and either a
+// live session cookie or one that ends it.
+func checkCookie(t *testing.T, rec *httptest.ResponseRecorder, name string, secure, ending bool) {
+	t.Helper()
+	raw := rec.Result().Header.Values("Set-Cookie")
+	if len(raw) != 1 {
+		t.Fatalf("Set-Cookie = %q, want one", raw)
+	}
+	c := rec.Result().Cookies()[0]
+	if c.Name != name || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" ||
+		c.Secure != secure || c.Domain != "" || strings.Contains(strings.ToLower(raw[0]), "domain=") {
+		t.Errorf("cookie flags: %s", raw[0])
+	}
+	if ending && (c.MaxAge >= 0 || c.Value != "") {
+		t.Errorf("ending cookie: %s", raw[0])
+	}
+	if !ending && (c.MaxAge != int(absolute/time.Second) || c.Value == "") {
+		t.Errorf("session cookie: %s", raw[0])
 	}
 }
 
@@ -429,7 +432,7 @@ func TestUnavailableStoreIsNeverUnauthenticated(t *testing.T) {
 		store, clk := newKV(t), newClock()
 		s := newTestStore(t, store, clk, nil)
 		c := begin(t, s, alice)
-		sess, _, err := s.Current(request(c))
+		sess, err := s.Current(request(c))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,7 +450,7 @@ func TestUnavailableStoreIsNeverUnauthenticated(t *testing.T) {
 				t.Errorf("%s = %v, want the kv.ErrUnavailable cause kept", what, err)
 			}
 		}
-		_, _, err = s.Current(request(c))
+		_, err = s.Current(request(c))
 		unavailable(t, "Current", err)
 		unavailable(t, "Touch", s.Touch(context.Background(), sess))
 		unavailable(t, "Begin", s.Begin(httptest.NewRecorder(), request(), alice))
@@ -458,7 +461,7 @@ func TestUnavailableStoreIsNeverUnauthenticated(t *testing.T) {
 		unavailable(t, "SetBasiqUserID", s.SetBasiqUserID(context.Background(), sess, "u-1"))
 
 		// A cookie that is not ours needs no kv at all: it is simply not a session.
-		wantUnauthenticated(t, s, &http.Cookie{Name: s.Name(), Value: "garbage"})
+		wantUnauthenticated(t, s, &http.Cookie{Name: s.name, Value: "garbage"})
 	})
 }
 
@@ -491,7 +494,7 @@ func TestForgedCookiesAreUnauthenticated(t *testing.T) {
 			"base64 of a pipe-laden body": "fHx8fHx8fHw=",
 		} {
 			t.Run(name, func(t *testing.T) {
-				wantUnauthenticated(t, s, &http.Cookie{Name: s.Name(), Value: value})
+				wantUnauthenticated(t, s, &http.Cookie{Name: s.name, Value: value})
 			})
 		}
 		mustCurrent(t, s, real)

@@ -51,22 +51,67 @@ func (s *Service) ForgetLogout(ctx context.Context, lo *Logout) {
 // apperr.UpstreamUnavailable when the provider's keys cannot be fetched and
 // apperr.StoreUnavailable when kv fails.
 func (s *Service) VerifyLogout(ctx context.Context, tenants *tenant.Snapshot, raw string) (*Logout, error) {
-	bad := func(msg string, err error) error {
-		return apperr.Wrap(apperr.Invalid, err, "The logout token is not valid: "+msg+".")
+	matched, err := logoutTenants(tenants, raw)
+	if err != nil {
+		return nil, err
 	}
+	t := matched[0]
+	p, err := s.provider(ctx, t)
+	if err != nil {
+		return nil, apperr.Retry(apperr.UpstreamUnavailable, err, "The identity provider cannot be reached.", 5*time.Second)
+	}
+	tok, err := p.op.Verifier(&oidc.Config{ClientID: t.OIDC.ClientID, Now: s.now}).Verify(oidc.ClientContext(ctx, s.opts.HTTPClient), raw)
+	if err != nil {
+		if strings.Contains(err.Error(), "fetching keys") {
+			return nil, apperr.Retry(apperr.UpstreamUnavailable, err, "The identity provider cannot be reached.", 5*time.Second)
+		}
+		return nil, badLogout("verification failed", err)
+	}
+	var c logoutClaims
+	if err := tok.Claims(&c); err != nil {
+		return nil, badLogout("unreadable claims", err)
+	}
+	if problem := c.problem(tok.Subject); problem != "" {
+		return nil, badLogout(problem, nil)
+	}
+	// A jti is remembered until the token expires (at least five minutes, at most a day), on
+	// every replica, so a captured token cannot be played again.
+	ttl := min(max(tok.Expiry.Sub(s.now())+time.Minute, 5*time.Minute), 24*time.Hour)
+	lo := &Logout{Issuer: tok.Issuer, Subject: tok.Subject, SID: c.SID, jtiKey: "oidc:jti:" + hashHex(tok.Issuer+"\x00"+c.JTI)}
+	fresh, err := s.kv.SetNX(ctx, lo.jtiKey, []byte{1}, ttl)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("remember logout token id: %w", err), "")
+	}
+	if !fresh {
+		return nil, badLogout("already used", errors.New("jti replayed"))
+	}
+	for _, m := range matched {
+		lo.Tenants = append(lo.Tenants, m.ID)
+	}
+	return lo, nil
+}
+
+// badLogout is the answer to a logout token that is not valid.
+func badLogout(msg string, err error) error {
+	return apperr.Wrap(apperr.Invalid, err, "The logout token is not valid: "+msg+".")
+}
+
+// logoutTenants reads the issuer and audience of a logout token, not yet verified, and
+// returns the tenants that use that provider and client (at least one).
+func logoutTenants(tenants *tenant.Snapshot, raw string) ([]*tenant.Tenant, error) {
 	if raw == "" || len(raw) > 16<<10 {
-		return nil, bad("missing or too long", nil)
+		return nil, badLogout("missing or too long", nil)
 	}
 	jws, err := jose.ParseSigned(raw, signingAlgs())
 	if err != nil {
-		return nil, bad("not a signed JWT", err)
+		return nil, badLogout("not a signed JWT", err)
 	}
 	var unverified struct {
 		Issuer   string          `json:"iss"`
 		Audience json.RawMessage `json:"aud"`
 	}
 	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil {
-		return nil, bad("unreadable claims", err)
+		return nil, badLogout("unreadable claims", err)
 	}
 	var auds []string
 	if err := json.Unmarshal(unverified.Audience, &auds); err != nil {
@@ -82,58 +127,36 @@ func (s *Service) VerifyLogout(ctx context.Context, tenants *tenant.Snapshot, ra
 		}
 	}
 	if len(matched) == 0 {
-		return nil, bad("no tenant uses this issuer and client", nil)
+		return nil, badLogout("no tenant uses this issuer and client", nil)
 	}
-	t := matched[0]
-	p, err := s.provider(ctx, t)
-	if err != nil {
-		return nil, apperr.Retry(apperr.UpstreamUnavailable, err, "The identity provider cannot be reached.", 5*time.Second)
-	}
-	tok, err := p.op.Verifier(&oidc.Config{ClientID: t.OIDC.ClientID, Now: s.now}).Verify(oidc.ClientContext(ctx, s.opts.HTTPClient), raw)
-	if err != nil {
-		if strings.Contains(err.Error(), "fetching keys") {
-			return nil, apperr.Retry(apperr.UpstreamUnavailable, err, "The identity provider cannot be reached.", 5*time.Second)
-		}
-		return nil, bad("verification failed", err)
-	}
-	var c struct {
-		Events map[string]json.RawMessage `json:"events"`
-		Nonce  *string                    `json:"nonce"`
-		SID    string                     `json:"sid"`
-		JTI    string                     `json:"jti"`
-		IAT    *int64                     `json:"iat"`
-	}
-	if err := tok.Claims(&c); err != nil {
-		return nil, bad("unreadable claims", err)
-	}
+	return matched, nil
+}
+
+// logoutClaims are the claims of a logout token beyond the standard ones.
+type logoutClaims struct {
+	Events map[string]json.RawMessage `json:"events"`
+	Nonce  *string                    `json:"nonce"`
+	SID    string                     `json:"sid"`
+	JTI    string                     `json:"jti"`
+	IAT    *int64                     `json:"iat"`
+}
+
+// problem says what makes the claims no logout token (Back-Channel Logout 1.0, 2.6), or "".
+func (c *logoutClaims) problem(subject string) string {
 	ev, ok := c.Events[backchannelEvent]
 	switch {
 	case !ok || !strings.HasPrefix(strings.TrimSpace(string(ev)), "{"):
-		return nil, bad("no back-channel logout event", nil)
+		return "no back-channel logout event"
 	case c.Nonce != nil:
-		return nil, bad("a logout token must not carry a nonce", nil)
-	case tok.Subject == "" && c.SID == "":
-		return nil, bad("neither sub nor sid", nil)
+		return "a logout token must not carry a nonce"
+	case subject == "" && c.SID == "":
+		return "neither sub nor sid"
 	case c.JTI == "" || len(c.JTI) > 256:
-		return nil, bad("no jti", nil)
+		return "no jti"
 	case c.IAT == nil:
-		return nil, bad("no iat", nil)
+		return "no iat"
 	}
-	// A jti is remembered until the token expires (at least five minutes, at most a day), on
-	// every replica, so a captured token cannot be played again.
-	ttl := min(max(tok.Expiry.Sub(s.now())+time.Minute, 5*time.Minute), 24*time.Hour)
-	lo := &Logout{Issuer: tok.Issuer, Subject: tok.Subject, SID: c.SID, jtiKey: "oidc:jti:" + hashHex(tok.Issuer+"\x00"+c.JTI)}
-	fresh, err := s.kv.SetNX(ctx, lo.jtiKey, []byte{1}, ttl)
-	if err != nil {
-		return nil, apperr.Retry(apperr.StoreUnavailable, fmt.Errorf("remember logout token id: %w", err), "", time.Second)
-	}
-	if !fresh {
-		return nil, bad("already used", errors.New("jti replayed"))
-	}
-	for _, m := range matched {
-		lo.Tenants = append(lo.Tenants, m.ID)
-	}
-	return lo, nil
+	return ""
 }
 
 // UserOf returns the local user id of subject at issuer in the tenant; ok is false when the

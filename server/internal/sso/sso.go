@@ -7,7 +7,6 @@ package sso
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -28,9 +27,10 @@ import (
 
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/derive"
 	"github.com/basiq-bff/bff/server/internal/kv"
-	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // CallbackPath is where providers send people back; the redirect URI registered at a
@@ -90,9 +90,9 @@ func refuse(code, tenantID string, err error) *Refusal {
 
 // Users is the part of the store that sign-in needs.
 type Users interface {
-	UserByOIDC(ctx context.Context, tenantID, issuer, subject string) (*store.User, error)
-	CreateOIDCUser(ctx context.Context, tenantID, email, issuer, subject string) (*store.User, error)
-	LinkOIDC(ctx context.Context, tenantID, email, issuer, subject string) (*store.User, error)
+	UserByOIDC(ctx context.Context, tenantID, issuer, subject string) (*user.User, error)
+	CreateOIDCUser(ctx context.Context, tenantID, email, issuer, subject string) (*user.User, error)
+	LinkOIDC(ctx context.Context, tenantID, email, issuer, subject string) (*user.User, error)
 }
 
 // Options configure the service.
@@ -140,7 +140,7 @@ func New(users Users, store kv.Store, o Options) (*Service, error) {
 	for _, k := range o.CookieKeys {
 		// Encrypted as well as signed: the PKCE verifier and the nonce stay unreadable even in
 		// a copy of the cookie.
-		c := securecookie.New(derive(k, "pre-login mac"), derive(k, "pre-login aes"))
+		c := securecookie.New(derive.Key(k, "pre-login mac"), derive.Key(k, "pre-login aes"))
 		c.SetSerializer(securecookie.JSONEncoder{})
 		c.MaxAge(int(preLoginTTL / time.Second))
 		c.MaxLength(2048)
@@ -302,31 +302,9 @@ type Identity struct {
 // pre-login cookie names. Every failure is a *Refusal.
 func (s *Service) Callback(ctx context.Context, r *http.Request, tenants *tenant.Snapshot, redirectURL string) (*Identity, error) {
 	q := r.URL.Query()
-	state := q.Get("state")
-	var pl preLogin
-	c, err := r.Cookie(PreLoginCookie(s.opts.Secure))
-	if err == nil {
-		err = securecookie.DecodeMulti(c.Name, c.Value, &pl, s.codecs...)
-	}
+	pl, err := s.spendState(ctx, r, q.Get("state"))
 	if err != nil {
-		// Without its cookie a callback is either stale or a second use of one already spent.
-		if state != "" {
-			if _, gerr := s.kv.Get(ctx, stateKey(state)); gerr == nil {
-				return nil, refuse(CodeReplayed, "", errors.New("state already used"))
-			}
-		}
-		return nil, refuse(CodeLoginExpired, "", fmt.Errorf("no valid pre-login cookie: %w", err))
-	}
-	if state == "" || !equal(state, pl.State) {
-		return nil, refuse(CodeStateMismatch, pl.Tenant, errors.New("state does not match the pre-login cookie"))
-	}
-	// Spend the state before anything else, so that two racing uses cannot both pass.
-	fresh, err := s.kv.SetNX(ctx, stateKey(state), []byte{1}, preLoginTTL+time.Minute)
-	if err != nil {
-		return nil, refuse(CodeStoreUnavailable, pl.Tenant, err)
-	}
-	if !fresh {
-		return nil, refuse(CodeReplayed, pl.Tenant, errors.New("state already used"))
+		return nil, err
 	}
 	t, ok := tenants.Get(pl.Tenant)
 	if !ok || t.OIDC == nil || t.OIDC.Issuer != pl.Issuer {
@@ -348,6 +326,49 @@ func (s *Service) Callback(ctx context.Context, r *http.Request, tenants *tenant
 	if err != nil {
 		return nil, err
 	}
+	xctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, s.opts.HTTPClient), 10*time.Second)
+	defer cancel()
+	tok, err := s.exchange(xctx, t, p, pl, code, redirectURL)
+	if err != nil {
+		return nil, err
+	}
+	return s.identity(ctx, xctx, t, p, pl, tok)
+}
+
+// spendState checks the callback's state against the pre-login cookie and spends it, so that
+// two racing uses cannot both pass.
+func (s *Service) spendState(ctx context.Context, r *http.Request, state string) (preLogin, error) {
+	var pl preLogin
+	c, err := r.Cookie(PreLoginCookie(s.opts.Secure))
+	if err == nil {
+		err = securecookie.DecodeMulti(c.Name, c.Value, &pl, s.codecs...)
+	}
+	if err != nil {
+		// Without its cookie a callback is either stale or a second use of one already spent.
+		if state != "" {
+			if _, gerr := s.kv.Get(ctx, stateKey(state)); gerr == nil {
+				return pl, refuse(CodeReplayed, "", errors.New("state already used"))
+			}
+		}
+		return pl, refuse(CodeLoginExpired, "", fmt.Errorf("no valid pre-login cookie: %w", err))
+	}
+	if state == "" || !equal(state, pl.State) {
+		return pl, refuse(CodeStateMismatch, pl.Tenant, errors.New("state does not match the pre-login cookie"))
+	}
+	// Spend the state before anything else.
+	fresh, err := s.kv.SetNX(ctx, stateKey(state), []byte{1}, preLoginTTL+time.Minute)
+	if err != nil {
+		return pl, refuse(CodeStoreUnavailable, pl.Tenant, err)
+	}
+	if !fresh {
+		return pl, refuse(CodeReplayed, pl.Tenant, errors.New("state already used"))
+	}
+	return pl, nil
+}
+
+// exchange trades the code for tokens at the provider's token endpoint (PKCE verifier, and a
+// signed client assertion for private_key_jwt).
+func (s *Service) exchange(xctx context.Context, t *tenant.Tenant, p *provider, pl preLogin, code, redirectURL string) (*oauth2.Token, error) {
 	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(pl.Verifier)}
 	if t.OIDC.PrivateKey.Reveal() != "" {
 		assertion, err := clientAssertion(t.OIDC, p.op.Endpoint().TokenURL, s.now())
@@ -357,8 +378,6 @@ func (s *Service) Callback(ctx context.Context, r *http.Request, tenants *tenant
 		opts = append(opts, oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
 			oauth2.SetAuthURLParam("client_assertion", assertion))
 	}
-	xctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, s.opts.HTTPClient), 10*time.Second)
-	defer cancel()
 	tok, err := s.oauthConfig(t, p, redirectURL).Exchange(xctx, code, opts...)
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -367,6 +386,12 @@ func (s *Service) Callback(ctx context.Context, r *http.Request, tenants *tenant
 		}
 		return nil, refuse(CodeIdPUnavailable, t.ID, fmt.Errorf("token endpoint: %w", err))
 	}
+	return tok, nil
+}
+
+// identity verifies the ID token in tok and reads who signed in, asking UserInfo for the
+// email when the ID token has none.
+func (s *Service) identity(ctx, xctx context.Context, t *tenant.Tenant, p *provider, pl preLogin, tok *oauth2.Token) (*Identity, error) {
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		return nil, refuse(CodeInvalidIDToken, t.ID, errors.New("the token response has no id_token"))
@@ -467,13 +492,6 @@ func (s *Service) EndSessionURL(ctx context.Context, t *tenant.Tenant, idTokenHi
 		return ""
 	}
 	return u
-}
-
-// derive separates the uses of one configured key (32 bytes out, an AES-256 key).
-func derive(key []byte, label string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(label))
-	return m.Sum(nil)
 }
 
 func stateKey(state string) string { return "oidc:state:" + hashHex(state) }

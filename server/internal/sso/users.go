@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
-	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // SignIn finds the local user for a verified identity, or creates one, and returns it;
@@ -23,8 +23,8 @@ import (
 // refusal. A disabled user is refused with account_disabled, and an email outside the
 // tenant's allowed_email_domains (or not verified while that list is set) with
 // email_not_allowed. Every failure is a *Refusal.
-func (s *Service) SignIn(ctx context.Context, t *tenant.Tenant, id *Identity) (u *store.User, linked bool, err error) {
-	email := store.NormalizeEmail(id.Email)
+func (s *Service) SignIn(ctx context.Context, t *tenant.Tenant, id *Identity) (u *user.User, linked bool, err error) {
+	email := user.NormalizeEmail(id.Email)
 	if doms := t.OIDC.AllowedEmailDomains; len(doms) > 0 {
 		_, domain, _ := strings.Cut(email, "@")
 		if !id.EmailVerified || !slices.Contains(doms, domain) {

@@ -10,6 +10,7 @@ import (
 	"github.com/basiq-bff/bff/migrations"
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/store/storetest"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // testOIDCIdentities covers users identified by their provider: created without a password,
@@ -28,29 +29,31 @@ func testOIDCIdentities(t *testing.T, db *DB) {
 
 	steps := []struct {
 		name string
-		run  func() (*User, error)
+		run  func() (*user.User, error)
 		kind *apperr.Kind
-		want func(u *User) bool
+		want func(u *user.User) bool
 	}{
-		{"found by identity", func() (*User, error) { return db.UserByOIDC(ctx, "acme", iss, "sub-bob") }, nil,
-			func(u *User) bool { return u.ID == bob.ID }},
-		{"other tenant does not see it", func() (*User, error) { return db.UserByOIDC(ctx, "beta", iss, "sub-bob") }, apperr.NotFound, nil},
-		{"other issuer does not see it", func() (*User, error) { return db.UserByOIDC(ctx, "acme", "https://other.example.com", "sub-bob") }, apperr.NotFound, nil},
-		{"same identity twice is a conflict", func() (*User, error) { return db.CreateOIDCUser(ctx, "acme", "bob2@example.com", iss, "sub-bob") }, apperr.Conflict, nil},
-		{"same email as a local user is a conflict", func() (*User, error) {
+		{"found by identity", func() (*user.User, error) { return db.UserByOIDC(ctx, "acme", iss, "sub-bob") }, nil,
+			func(u *user.User) bool { return u.ID == bob.ID }},
+		{"other tenant does not see it", func() (*user.User, error) { return db.UserByOIDC(ctx, "beta", iss, "sub-bob") }, apperr.NotFound, nil},
+		{"other issuer does not see it", func() (*user.User, error) { return db.UserByOIDC(ctx, "acme", "https://other.example.com", "sub-bob") }, apperr.NotFound, nil},
+		{"same identity twice is a conflict", func() (*user.User, error) { return db.CreateOIDCUser(ctx, "acme", "bob2@example.com", iss, "sub-bob") }, apperr.Conflict, nil},
+		{"same email as a local user is a conflict", func() (*user.User, error) {
 			return db.CreateOIDCUser(ctx, "acme", "CAROL@example.com", iss, "sub-carol")
 		}, apperr.Conflict, nil},
-		{"same identity in another tenant is fine", func() (*User, error) { return db.CreateOIDCUser(ctx, "beta", "bob@example.com", iss, "sub-bob") }, nil,
-			func(u *User) bool { return u.TenantID == "beta" && u.ID != bob.ID }},
-		{"empty subject is invalid", func() (*User, error) { return db.CreateOIDCUser(ctx, "acme", "x@example.com", iss, "") }, apperr.Invalid, nil},
-		{"link a local user", func() (*User, error) { return db.LinkOIDC(ctx, "acme", "carol@example.com", iss, "sub-carol") }, nil,
-			func(u *User) bool { return u.ID == local.ID && u.OIDCSubject == "sub-carol" && u.PasswordHash != "" }},
-		{"a linked user is not linked again", func() (*User, error) { return db.LinkOIDC(ctx, "acme", "carol@example.com", iss, "sub-other") }, apperr.Conflict, nil},
-		{"an identity already used is not linked", func() (*User, error) {
+		{"same identity in another tenant is fine", func() (*user.User, error) { return db.CreateOIDCUser(ctx, "beta", "bob@example.com", iss, "sub-bob") }, nil,
+			func(u *user.User) bool { return u.TenantID == "beta" && u.ID != bob.ID }},
+		{"empty subject is invalid", func() (*user.User, error) { return db.CreateOIDCUser(ctx, "acme", "x@example.com", iss, "") }, apperr.Invalid, nil},
+		{"link a local user", func() (*user.User, error) { return db.LinkOIDC(ctx, "acme", "carol@example.com", iss, "sub-carol") }, nil,
+			func(u *user.User) bool {
+				return u.ID == local.ID && u.OIDCSubject == "sub-carol" && u.PasswordHash != ""
+			}},
+		{"a linked user is not linked again", func() (*user.User, error) { return db.LinkOIDC(ctx, "acme", "carol@example.com", iss, "sub-other") }, apperr.Conflict, nil},
+		{"an identity already used is not linked", func() (*user.User, error) {
 			mustCreate(t, db, "acme", "dave@example.com")
 			return db.LinkOIDC(ctx, "acme", "dave@example.com", iss, "sub-bob")
 		}, apperr.Conflict, nil},
-		{"link without a user", func() (*User, error) { return db.LinkOIDC(ctx, "acme", "nobody@example.com", iss, "sub-x") }, apperr.NotFound, nil},
+		{"link without a user", func() (*user.User, error) { return db.LinkOIDC(ctx, "acme", "nobody@example.com", iss, "sub-x") }, apperr.NotFound, nil},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -129,7 +132,7 @@ func TestOIDCMigrationKeepsUsers(t *testing.T) {
 func migrationProvider(t *testing.T, db *DB) *goose.Provider {
 	t.Helper()
 	dialect, fsys := goose.DialectSQLite3, migrations.SQLite()
-	if db.Dialect() == DialectPostgres {
+	if db.dialect == DialectPostgres {
 		dialect, fsys = goose.DialectPostgres, migrations.Postgres()
 	}
 	p, err := goose.NewProvider(dialect, db.sql, fsys, goose.WithDisableGlobalRegistry(true))

@@ -26,9 +26,10 @@ import (
 
 	"github.com/basiq-bff/bff/migrations"
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
-// The dialect names Dialect returns.
+// The dialects Open recognises.
 const (
 	DialectPostgres = "postgres"
 	DialectSQLite   = "sqlite"
@@ -41,31 +42,6 @@ const (
 // transaction never fails midway when it upgrades from reader to writer.
 const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(on)" +
 	"&_time_format=sqlite&_txlock=immediate"
-
-// User is one end user of a tenant. Email is normalized (see NormalizeEmail); BasiqUserID is
-// empty until the user is bound to a Basiq user. Times are UTC.
-type User struct {
-	ID           int64
-	TenantID     string
-	Email        string
-	PasswordHash string
-	BasiqUserID  string
-	DisabledAt   *time.Time
-	CreatedAt    time.Time
-	// OIDCIssuer and OIDCSubject identify the person at the tenant's OpenID Connect provider;
-	// both are empty for a user who has only ever signed in with a password. PasswordHash is
-	// empty for a user who has only ever signed in through the provider.
-	OIDCIssuer  string
-	OIDCSubject string
-}
-
-// Disabled reports whether the user has been disabled and may no longer log in.
-func (u *User) Disabled() bool { return u.DisabledAt != nil }
-
-// NormalizeEmail is the one rule that makes two spellings of an address the same user: it
-// trims surrounding white space and lower-cases (Unicode simple folding via strings.ToLower).
-// It does not fold look-alike characters: a Cyrillic "а" stays distinct from a Latin "a".
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // DB is the database handle. It is safe for concurrent use.
 type DB struct {
@@ -157,9 +133,6 @@ func openSQLite(o options, path string) (*sql.DB, error) {
 func unavailable(op string, err error) error {
 	return apperr.Wrap(apperr.StoreUnavailable, fmt.Errorf("store: %s: %w", op, err), "")
 }
-
-// Dialect returns "postgres" or "sqlite".
-func (db *DB) Dialect() string { return db.dialect }
 
 // Ping makes a round trip to the database; apperr.StoreUnavailable on failure.
 func (db *DB) Ping(ctx context.Context) error {
@@ -253,9 +226,9 @@ func dollarPlaceholders(q string) string {
 }
 
 // scanUser reads one row of userColumns (from a *sql.Row or *sql.Rows).
-func scanUser(row interface{ Scan(dest ...any) error }) (*User, error) {
+func scanUser(row interface{ Scan(dest ...any) error }) (*user.User, error) {
 	var (
-		u                     User
+		u                     user.User
 		basiq, hash, iss, sub sql.NullString
 		disabled              sql.NullTime
 	)
@@ -273,7 +246,7 @@ func scanUser(row interface{ Scan(dest ...any) error }) (*User, error) {
 }
 
 // queryUser runs a query that returns at most one user: apperr.NotFound when it returns none.
-func (db *DB) queryUser(ctx context.Context, op, query string, args ...any) (*User, error) {
+func (db *DB) queryUser(ctx context.Context, op, query string, args ...any) (*user.User, error) {
 	u, err := scanUser(db.sql.QueryRowContext(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.NotFound, "")
@@ -287,8 +260,8 @@ func (db *DB) queryUser(ctx context.Context, op, query string, args ...any) (*Us
 // CreateUser adds a user with email normalized. It returns apperr.Conflict if the tenant
 // already has a user with that email (compared after normalization), and apperr.Invalid if
 // the tenant, email or password hash is empty.
-func (db *DB) CreateUser(ctx context.Context, tenantID, email, passwordHash string) (*User, error) {
-	email = NormalizeEmail(email)
+func (db *DB) CreateUser(ctx context.Context, tenantID, email, passwordHash string) (*user.User, error) {
+	email = user.NormalizeEmail(email)
 	if tenantID == "" || email == "" || passwordHash == "" {
 		return nil, apperr.New(apperr.Invalid, "A tenant, an email and a password are required.")
 	}
@@ -315,27 +288,27 @@ func isUniqueViolation(err error) bool {
 }
 
 // UserByEmail returns the tenant's user with that email (normalized first), or apperr.NotFound.
-func (db *DB) UserByEmail(ctx context.Context, tenantID, email string) (*User, error) {
-	return db.queryUser(ctx, "user by email", db.q.userByEmail, tenantID, NormalizeEmail(email))
+func (db *DB) UserByEmail(ctx context.Context, tenantID, email string) (*user.User, error) {
+	return db.queryUser(ctx, "user by email", db.q.userByEmail, tenantID, user.NormalizeEmail(email))
 }
 
 // UserByID returns the user with that id, or apperr.NotFound.
-func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
+func (db *DB) UserByID(ctx context.Context, id int64) (*user.User, error) {
 	return db.queryUser(ctx, "user by id", db.q.userByID, id)
 }
 
 // DisableUser marks the user disabled as of at and returns it. Disabling a disabled user
 // keeps the original time. apperr.NotFound if there is no such user.
-func (db *DB) DisableUser(ctx context.Context, tenantID, email string, at time.Time) (*User, error) {
-	return db.queryUser(ctx, "disable user", db.q.disableUser, at.UTC(), tenantID, NormalizeEmail(email))
+func (db *DB) DisableUser(ctx context.Context, tenantID, email string, at time.Time) (*user.User, error) {
+	return db.queryUser(ctx, "disable user", db.q.disableUser, at.UTC(), tenantID, user.NormalizeEmail(email))
 }
 
 // SetPassword replaces the user's password hash and returns the user, or apperr.NotFound.
-func (db *DB) SetPassword(ctx context.Context, tenantID, email, passwordHash string) (*User, error) {
+func (db *DB) SetPassword(ctx context.Context, tenantID, email, passwordHash string) (*user.User, error) {
 	if passwordHash == "" {
 		return nil, apperr.New(apperr.Invalid, "A password is required.")
 	}
-	return db.queryUser(ctx, "set password", db.q.setPassword, passwordHash, tenantID, NormalizeEmail(email))
+	return db.queryUser(ctx, "set password", db.q.setPassword, passwordHash, tenantID, user.NormalizeEmail(email))
 }
 
 // SetBasiqUserID binds the user to basiqUserID unless it is already bound, and returns the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/store/storetest"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 // runStoreSuite checks DB against one database. open must return a freshly migrated, empty
@@ -44,7 +45,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) *DB) {
 	}
 }
 
-func mustCreate(t *testing.T, db *DB, tenant, email string) *User {
+func mustCreate(t *testing.T, db *DB, tenant, email string) *user.User {
 	t.Helper()
 	u, err := db.CreateUser(t.Context(), tenant, email, "hash-of-"+email)
 	if err != nil {
@@ -94,7 +95,7 @@ func testCreateAndFind(t *testing.T, db *DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, got := range []*User{byEmail, byID} {
+	for _, got := range []*user.User{byEmail, byID} {
 		if got.ID != u.ID || got.Email != u.Email || got.PasswordHash != u.PasswordHash || !got.CreatedAt.Equal(u.CreatedAt) {
 			t.Fatalf("found %+v, want %+v", got, u)
 		}
@@ -129,7 +130,7 @@ func testCaseInsensitiveUnique(t *testing.T, db *DB) {
 	for _, dup := range []string{"a@x.com", "A@X.COM", " a@x.com "} {
 		_, err := db.CreateUser(t.Context(), "acme", dup, "h")
 		mustKind(t, err, apperr.Conflict)
-		if _, _, msg, _ := apperr.Public(err); msg != "a user with this email already exists" {
+		if _, msg, _ := apperr.Public(err); msg != "a user with this email already exists" {
 			t.Fatalf("public message = %q", msg)
 		}
 	}
@@ -355,8 +356,8 @@ func testClosed(t *testing.T, db *DB) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
 			mustKind(t, err, apperr.StoreUnavailable)
-			if status, code, _, _ := apperr.Public(err); status != 503 || code != "store_unavailable" {
-				t.Fatalf("Public = %d %s, want 503 store_unavailable", status, code)
+			if kind, _, _ := apperr.Public(err); kind != apperr.StoreUnavailable {
+				t.Fatalf("Public kind = %s, want store_unavailable", kind.Code)
 			}
 		})
 	}
@@ -449,8 +450,8 @@ func TestOpen(t *testing.T) {
 					t.Fatalf("Open: %v", err)
 				}
 				defer db.Close()
-				if db.Dialect() != tc.dialect {
-					t.Fatalf("Dialect = %q, want %q", db.Dialect(), tc.dialect)
+				if db.dialect != tc.dialect {
+					t.Fatalf("dialect = %q, want %q", db.dialect, tc.dialect)
 				}
 				return
 			}
@@ -479,8 +480,8 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := NormalizeEmail(tc.in); got != tc.want {
-				t.Fatalf("NormalizeEmail(%q) = %q, want %q", tc.in, got, tc.want)
+			if got := user.NormalizeEmail(tc.in); got != tc.want {
+				t.Fatalf("user.NormalizeEmail(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
@@ -495,8 +496,8 @@ func openPostgresForTest(t *testing.T) *DB {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	if db.Dialect() != DialectPostgres {
-		t.Fatalf("Dialect = %q", db.Dialect())
+	if db.dialect != DialectPostgres {
+		t.Fatalf("dialect = %q", db.dialect)
 	}
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate: %v", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/apperr"
+	"github.com/basiq-bff/bff/server/internal/user"
 )
 
 func testEnableAndList(t *testing.T, db *DB) {
@@ -16,7 +17,7 @@ func testEnableAndList(t *testing.T, db *DB) {
 	if _, err := db.DisableUser(ctx, "acme", "bo@example.com", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	emails := func(us []User) (out []string) {
+	emails := func(us []user.User) (out []string) {
 		for _, u := range us {
 			out = append(out, u.TenantID+"/"+u.Email+map[bool]string{true: "(disabled)"}[u.Disabled()])
 		}

@@ -156,30 +156,10 @@ type Changes struct {
 	Promoted []KeyRef `json:"promoted,omitempty"`
 }
 
-// Empty reports whether nothing changed.
-func (c Changes) Empty() bool {
-	return len(c.TenantsAdded)+len(c.TenantsRemoved)+len(c.TenantsChanged)+len(c.KeysAdded)+
-		len(c.KeysRemoved)+len(c.KeysRevoked)+len(c.Promoted) == 0
-}
-
 // Diff compares two snapshots. A key is identified by its id and fingerprint, so new material
 // under an old id counts as one key removed and one added.
 func Diff(old, cur *Snapshot) Changes {
 	var c Changes
-	ref := func(t *Tenant, k Key) KeyRef { return KeyRef{Tenant: t.ID, KeyID: k.ID, Fingerprint: k.Fingerprint} }
-	listed := func(t *Tenant) map[KeyRef]bool {
-		m := map[KeyRef]bool{}
-		if t == nil {
-			return m
-		}
-		for _, k := range t.Keys {
-			m[ref(t, k)] = true
-		}
-		for _, k := range t.Revoked {
-			m[ref(t, k)] = false
-		}
-		return m
-	}
 	for _, t := range cur.List() {
 		o, existed := old.Get(t.ID)
 		if !existed {
@@ -187,39 +167,64 @@ func Diff(old, cur *Snapshot) Changes {
 		} else if !sameTenant(o, t) {
 			c.TenantsChanged = append(c.TenantsChanged, t.ID)
 		}
-		before, after := listed(o), listed(t)
-		for _, k := range t.Keys {
-			if _, ok := before[ref(t, k)]; !ok {
-				c.KeysAdded = append(c.KeysAdded, ref(t, k))
-			}
-		}
-		for _, k := range t.Revoked {
-			if active, ok := before[ref(t, k)]; !ok || active {
-				c.KeysRevoked = append(c.KeysRevoked, ref(t, k))
-			}
-		}
-		if existed {
-			for r := range before {
-				if _, ok := after[r]; !ok {
-					c.KeysRemoved = append(c.KeysRemoved, r)
-				}
-			}
-			op, oldOK := o.Primary()
-			np, newOK := t.Primary()
-			if newOK && (!oldOK || op.ID != np.ID || op.Fingerprint != np.Fingerprint) {
-				c.Promoted = append(c.Promoted, ref(t, np))
-			}
-		}
+		c.diffKeys(o, t, existed)
 	}
 	for _, o := range old.List() {
 		if _, ok := cur.Get(o.ID); !ok {
 			c.TenantsRemoved = append(c.TenantsRemoved, o.ID)
-			for r := range listed(o) {
+			for r := range listedKeys(o) {
 				c.KeysRemoved = append(c.KeysRemoved, r)
 			}
 		}
 	}
 	return c
+}
+
+// diffKeys adds the key changes of one tenant still configured (o is nil when it is new).
+func (c *Changes) diffKeys(o, t *Tenant, existed bool) {
+	before, after := listedKeys(o), listedKeys(t)
+	for _, k := range t.Keys {
+		if _, ok := before[keyRef(t, k)]; !ok {
+			c.KeysAdded = append(c.KeysAdded, keyRef(t, k))
+		}
+	}
+	for _, k := range t.Revoked {
+		if active, ok := before[keyRef(t, k)]; !ok || active {
+			c.KeysRevoked = append(c.KeysRevoked, keyRef(t, k))
+		}
+	}
+	if !existed {
+		return
+	}
+	for r := range before {
+		if _, ok := after[r]; !ok {
+			c.KeysRemoved = append(c.KeysRemoved, r)
+		}
+	}
+	op, oldOK := o.Primary()
+	np, newOK := t.Primary()
+	if newOK && (!oldOK || op.ID != np.ID || op.Fingerprint != np.Fingerprint) {
+		c.Promoted = append(c.Promoted, keyRef(t, np))
+	}
+}
+
+func keyRef(t *Tenant, k Key) KeyRef {
+	return KeyRef{Tenant: t.ID, KeyID: k.ID, Fingerprint: k.Fingerprint}
+}
+
+// listedKeys maps each key t lists to whether it is active (false: revoked); empty for nil.
+func listedKeys(t *Tenant) map[KeyRef]bool {
+	m := map[KeyRef]bool{}
+	if t == nil {
+		return m
+	}
+	for _, k := range t.Keys {
+		m[keyRef(t, k)] = true
+	}
+	for _, k := range t.Revoked {
+		m[keyRef(t, k)] = false
+	}
+	return m
 }
 
 func sameTenant(a, b *Tenant) bool {

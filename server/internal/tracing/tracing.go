@@ -61,10 +61,44 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 // basiq-bff), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER[_ARG] and
 // OTEL_BSP_SCHEDULE_DELAY. A value it cannot honour is an error naming the variable.
 func Setup(getenv func(string) string, bi buildinfo.Info) (*Tracing, error) {
-	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") {
-		return &Tracing{}, nil
+	endpoint, on, err := tracesEndpoint(getenv)
+	if err != nil || !on {
+		return &Tracing{}, err
 	}
-	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	exporter, err := newExporter(getenv, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	res, err := newResource(getenv, bi)
+	if err != nil {
+		return nil, err
+	}
+	sampler, err := sampler(getenv("OTEL_TRACES_SAMPLER"), getenv("OTEL_TRACES_SAMPLER_ARG"))
+	if err != nil {
+		return nil, err
+	}
+	var bspOpts []sdktrace.BatchSpanProcessorOption
+	if d := getenv("OTEL_BSP_SCHEDULE_DELAY"); d != "" {
+		ms, err := strconv.Atoi(d)
+		if err != nil || ms < 0 {
+			return nil, fmt.Errorf("OTEL_BSP_SCHEDULE_DELAY=%q: must be milliseconds", d)
+		}
+		bspOpts = append(bspOpts, sdktrace.WithBatchTimeout(time.Duration(ms)*time.Millisecond))
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exporter, bspOpts...),
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sampler),
+	)
+	return &Tracing{tp: tp, prop: propagation.TraceContext{}}, nil
+}
+
+// tracesEndpoint reads where spans go; on is false when tracing stays off.
+func tracesEndpoint(getenv func(string) string) (endpoint string, on bool, err error) {
+	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") {
+		return "", false, nil
+	}
+	endpoint = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	if endpoint == "" {
 		if base := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); base != "" {
 			endpoint = strings.TrimRight(base, "/") + "/v1/traces"
@@ -72,27 +106,32 @@ func Setup(getenv func(string) string, bi buildinfo.Info) (*Tracing, error) {
 	}
 	switch exp := strings.ToLower(getenv("OTEL_TRACES_EXPORTER")); exp {
 	case "none":
-		return &Tracing{}, nil
+		return "", false, nil
 	case "":
 		if endpoint == "" {
-			return &Tracing{}, nil
+			return "", false, nil
 		}
 	case "otlp":
 		if endpoint == "" {
 			endpoint = "http://localhost:4318/v1/traces"
 		}
 	default:
-		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: only otlp and none are supported", exp)
+		return "", false, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: only otlp and none are supported", exp)
 	}
 	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
 		if p := getenv(v); p != "" && p != "http/protobuf" {
-			return nil, fmt.Errorf("%s=%q: only http/protobuf is supported", v, p)
+			return "", false, fmt.Errorf("%s=%q: only http/protobuf is supported", v, p)
 		}
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("the OTLP traces endpoint must be an http:// or https:// URL")
+		return "", false, errors.New("the OTLP traces endpoint must be an http:// or https:// URL")
 	}
+	return endpoint, true, nil
+}
+
+// newExporter returns the OTLP/HTTP exporter for endpoint, with the configured headers.
+func newExporter(getenv func(string) string, endpoint string) (sdktrace.SpanExporter, error) {
 	opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(endpoint)}
 	headers := map[string]string{}
 	for _, v := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
@@ -111,7 +150,11 @@ func Setup(getenv func(string) string, bi buildinfo.Info) (*Tracing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otlp exporter: %w", err)
 	}
+	return exporter, nil
+}
 
+// newResource describes this service: its name and version, and OTEL_RESOURCE_ATTRIBUTES.
+func newResource(getenv func(string) string, bi buildinfo.Info) (*resource.Resource, error) {
 	attrs := []attribute.KeyValue{attribute.String("service.version", bi.Version)}
 	resAttrs, err := keyValues(getenv("OTEL_RESOURCE_ATTRIBUTES"))
 	if err != nil {
@@ -131,25 +174,7 @@ func Setup(getenv func(string) string, bi buildinfo.Info) (*Tracing, error) {
 	attrs = append(attrs, attribute.String("service.name", name))
 	// Not resource.Default(): it reads the process environment, and configuration comes
 	// through getenv only.
-	res := resource.NewSchemaless(attrs...)
-	sampler, err := sampler(getenv("OTEL_TRACES_SAMPLER"), getenv("OTEL_TRACES_SAMPLER_ARG"))
-	if err != nil {
-		return nil, err
-	}
-	var bspOpts []sdktrace.BatchSpanProcessorOption
-	if d := getenv("OTEL_BSP_SCHEDULE_DELAY"); d != "" {
-		ms, err := strconv.Atoi(d)
-		if err != nil || ms < 0 {
-			return nil, fmt.Errorf("OTEL_BSP_SCHEDULE_DELAY=%q: must be milliseconds", d)
-		}
-		bspOpts = append(bspOpts, sdktrace.WithBatchTimeout(time.Duration(ms)*time.Millisecond))
-	}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exporter, bspOpts...),
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sampler),
-	)
-	return &Tracing{tp: tp, prop: propagation.TraceContext{}}, nil
+	return resource.NewSchemaless(attrs...), nil
 }
 
 // keyValues parses the OTEL list form "k1=v1,k2=v2" (values percent-decoded).

@@ -82,27 +82,8 @@ func (e *Emulator) handleConsent(w http.ResponseWriter, r *http.Request) {
 	institutionID, connectionID := q.Get("institutionId"), q.Get("connectionId")
 	c, ok := e.verify(tok)
 	now := e.now()
-	switch {
-	case tok == "":
-		e.consentError(w, http.StatusBadRequest, "The token parameter is required.")
-		return
-	case !ok:
-		e.consentError(w, http.StatusBadRequest, "The token is not valid.")
-		return
-	case now.Unix() >= c.ExpiresAt:
-		e.consentError(w, http.StatusBadRequest, "The token has expired.")
-		return
-	case c.Scope != ScopeClient:
-		e.consentError(w, http.StatusBadRequest, "The Consent UI needs a CLIENT_ACCESS token.")
-		return
-	case c.UserID == "":
-		e.consentError(w, http.StatusBadRequest, "The token is not bound to a user (userId).")
-		return
-	case !consentActions[action]:
-		e.consentError(w, http.StatusBadRequest, "The action is not supported.")
-		return
-	case institutionID != "" && !validInstitutionID(institutionID):
-		e.consentError(w, http.StatusBadRequest, "The institution is not valid.")
+	if problem := consentLinkProblem(tok, ok, c, now, action, institutionID); problem != "" {
+		e.consentError(w, http.StatusBadRequest, problem)
 		return
 	}
 
@@ -146,6 +127,28 @@ func (e *Emulator) handleConsent(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	e.pages.ExecuteTemplate(w, "page", data)
+}
+
+// consentLinkProblem says what is wrong with a Consent UI link (its token, action and
+// institution), or "".
+func consentLinkProblem(tok string, ok bool, c claims, now time.Time, action, institutionID string) string {
+	switch {
+	case tok == "":
+		return "The token parameter is required."
+	case !ok:
+		return "The token is not valid."
+	case now.Unix() >= c.ExpiresAt:
+		return "The token has expired."
+	case c.Scope != ScopeClient:
+		return "The Consent UI needs a CLIENT_ACCESS token."
+	case c.UserID == "":
+		return "The token is not bound to a user (userId)."
+	case !consentActions[action]:
+		return "The action is not supported."
+	case institutionID != "" && !validInstitutionID(institutionID):
+		return "The institution is not valid."
+	}
+	return ""
 }
 
 // handleConsentFinish is where the stub's links lead: it runs the chosen outcome and sends
@@ -229,20 +232,8 @@ func (e *Emulator) AddConsent(userID string) {
 // handleUser is GET and DELETE /users/{userID}, SERVER_ACCESS only. A deleted user answers 404
 // from then on, and a CLIENT_ACCESS token can no longer be minted for it.
 func (e *Emulator) handleUser(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
-		w.Header().Set("Allow", "GET, DELETE")
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteUser) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, ok := e.serverCall(w, r, RouteUser, http.MethodGet, http.MethodDelete)
 	if !ok {
-		return
-	}
-	if c.Scope != ScopeServer {
-		writeError(w, errForbidden())
 		return
 	}
 	id := r.PathValue("userID")
@@ -264,20 +255,8 @@ func (e *Emulator) handleUser(w http.ResponseWriter, r *http.Request) {
 
 // handleConsents is GET /users/{userID}/consents, SERVER_ACCESS only (core.json: services_token).
 func (e *Emulator) handleConsents(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteConsents) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, ok := e.serverCall(w, r, RouteConsents, http.MethodGet)
 	if !ok {
-		return
-	}
-	if c.Scope != ScopeServer {
-		writeError(w, errForbidden())
 		return
 	}
 	id := r.PathValue("userID")

@@ -1,7 +1,7 @@
 // Package emulator is a local Basiq: an http.Handler that answers POST /token with Basiq's
 // documented validation order and recorded error bodies, checks bearer tokens the way Basiq's
 // resource endpoints do, creates users, runs the API 2.x browser connection flow with jobs, and
-// serves a Consent UI stub (BASIQ.md §8). Tests, demo mode and `server emulator` use it; it is
+// serves a Consent UI stub (README, "The emulator"). Tests, demo mode and `server emulator` use it; it is
 // the only stand-in for Basiq in this project. It imports only the standard library.
 //
 // Behaviour that no Basiq source confirms is marked [inferred] and, where a test might need the
@@ -67,7 +67,7 @@ type Options struct {
 	StrictUserID bool
 	// RequireScope makes a missing scope a 400 instead of defaulting to SERVER_ACCESS. [inferred]
 	RequireScope bool
-	// AcceptJSON lets /token take a JSON body as well as a form (§8.2 step 7). [inferred]
+	// AcceptJSON lets /token take a JSON body as well as a form (step 7 of handleToken). [inferred]
 	AcceptJSON bool
 	// ThrottleRetryAfter, when > 0, is sent as Retry-After on rate-limit answers. Basiq is not
 	// known to send one, so the default is none.
@@ -261,7 +261,7 @@ func (e *Emulator) AddKey(key string, o KeyOptions) {
 }
 
 // RemoveKey deletes a key: /token then answers 404 "Unable to authenticate". Tokens already
-// minted with it stay valid until they expire, as Basiq is assumed to behave (BASIQ.md §5).
+// minted with it stay valid until they expire, as Basiq is assumed to behave [inferred].
 func (e *Emulator) RemoveKey(key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// apiError is one error in Basiq's envelope (BASIQ.md §3.1). source is raw JSON: "" leaves the
+// apiError is one error in Basiq's envelope ({"type":"list","data":[…]}). source is raw JSON: "" leaves the
 // member out, and "{}" and "null" are kept as such, because the recorded fixtures use all three.
 type apiError struct {
 	status     int

@@ -6,11 +6,35 @@ import (
 	"mime"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 )
 
-// bearer is the check every non-/token endpoint runs (BASIQ.md §8.3). It answers the request
+// serverCall is the start of every SERVER_ACCESS endpoint: the method (one of methods, else
+// 405 with Allow), the route's faults, the bearer token, then its scope (403 for a
+// CLIENT_ACCESS token). It answers the request itself and returns false when one fails.
+func (e *Emulator) serverCall(w http.ResponseWriter, r *http.Request, route string, methods ...string) (claims, bool) {
+	if !slices.Contains(methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		writeError(w, errMethodNotAllowed())
+		return claims{}, false
+	}
+	if !e.disturb(w, r, route) {
+		return claims{}, false
+	}
+	c, ok := e.bearer(w, r)
+	if !ok {
+		return claims{}, false
+	}
+	if c.Scope != ScopeServer {
+		writeError(w, errForbidden())
+		return claims{}, false
+	}
+	return c, true
+}
+
+// bearer is the check every non-/token endpoint runs. It answers the request
 // itself and returns false when the token is missing, forged (401) or expired (403).
 func (e *Emulator) bearer(w http.ResponseWriter, r *http.Request) (claims, bool) {
 	scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
@@ -82,20 +106,8 @@ type userFields struct {
 
 // handleUsers is POST /users: SERVER_ACCESS only.
 func (e *Emulator) handleUsers(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, errMethodNotAllowed())
-		return
-	}
-	if !e.disturb(w, r, RouteUsers) {
-		return
-	}
-	c, ok := e.bearer(w, r)
+	c, ok := e.serverCall(w, r, RouteUsers, http.MethodPost)
 	if !ok {
-		return
-	}
-	if c.Scope != ScopeServer {
-		writeError(w, errForbidden())
 		return
 	}
 	var u userFields

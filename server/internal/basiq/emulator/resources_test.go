@@ -177,17 +177,7 @@ func TestConnectionsAndJobs(t *testing.T) {
 				t.Fatalf("poll %d: %v, want %v", i+1, got, w)
 			}
 			if i == len(want)-1 {
-				titles := j.Steps[0].Title + "," + j.Steps[1].Title + "," + j.Steps[2].Title
-				if titles != "verify-credentials,retrieve-accounts,retrieve-transactions" {
-					t.Errorf("titles %s", titles)
-				}
-				if !strings.Contains(string(j.Steps[0].Result), `"/users/u-1/connections/`) ||
-					!strings.Contains(string(j.Steps[1].Result), `accounts?filter=institution.id.eq('AU00000')`) {
-					t.Errorf("results %s %s", j.Steps[0].Result, j.Steps[1].Result)
-				}
-				if !strings.HasPrefix(j.Links.Source, emulator.DefaultPublicURL+"/users/u-1/connections/") {
-					t.Errorf("links.source %q", j.Links.Source)
-				}
+				checkFinishedJob(t, j)
 			}
 		}
 	})
@@ -230,8 +220,10 @@ func TestConnectionsAndJobs(t *testing.T) {
 			t.Fatalf("%d records", len(got))
 		}
 		c := got[0]
-		if c.UserID != "u-1" || c.LoginID != "gavin" || c.Password != "p4ss" || c.SecurityCode != "1234" ||
-			c.SecondaryLoginID != "x" || c.InstitutionID != "AU04301" || c.JobID != jobID || c.ConnectionID == "" {
+		want := c
+		want.UserID, want.LoginID, want.Password, want.SecurityCode = "u-1", "gavin", "p4ss", "1234"
+		want.SecondaryLoginID, want.InstitutionID, want.JobID = "x", "AU04301", jobID
+		if c != want || c.ConnectionID == "" {
 			t.Errorf("record %+v", c)
 		}
 		// DELETE the connection once; a second time it is gone.
@@ -241,6 +233,23 @@ func TestConnectionsAndJobs(t *testing.T) {
 		}
 		assertErr(t, f.do(t, del), http.StatusNotFound, "resource-not-found", "")
 	})
+}
+
+// checkFinishedJob checks a job of u-1 at Hooli that has succeeded: its step titles, the
+// links its results carry and its source.
+func checkFinishedJob(t *testing.T, j jobView) {
+	t.Helper()
+	titles := j.Steps[0].Title + "," + j.Steps[1].Title + "," + j.Steps[2].Title
+	if titles != "verify-credentials,retrieve-accounts,retrieve-transactions" {
+		t.Errorf("titles %s", titles)
+	}
+	if !strings.Contains(string(j.Steps[0].Result), `"/users/u-1/connections/`) ||
+		!strings.Contains(string(j.Steps[1].Result), `accounts?filter=institution.id.eq('AU00000')`) {
+		t.Errorf("results %s %s", j.Steps[0].Result, j.Steps[1].Result)
+	}
+	if !strings.HasPrefix(j.Links.Source, emulator.DefaultPublicURL+"/users/u-1/connections/") {
+		t.Errorf("links.source %q", j.Links.Source)
+	}
 }
 
 func TestConnectionRules(t *testing.T) {

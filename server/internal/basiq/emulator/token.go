@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// handleToken is POST /token. The checks run in the order of BASIQ.md §8.2, which follows the
+// handleToken is POST /token. The checks run in the numbered order below, which follows the
 // order of Basiq's error table because Basiq documents none [inferred]; the first failure
 // answers.
 func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -39,38 +39,10 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// 3-4. Authorization: present, then well-formed.
-	if auth == "" {
-		writeError(w, errAuthMissing())
-		return
-	}
-	key, ok := parseBasic(auth)
-	if !ok {
-		writeError(w, errAuthInvalid())
-		return
-	}
-
-	// 5. basiq-version (Go canonicalises header names, so any case matches).
-	version := strings.TrimSpace(r.Header.Get("basiq-version"))
-	if ae, bad := checkVersion(version); bad {
+	// 3-6.
+	key, ko, version, ae, bad := e.tokenKey(r, auth)
+	if bad {
 		writeError(w, ae)
-		return
-	}
-
-	// 6. Key lookup, then the key's own version list (an emulator knob, checked only once the
-	// key is known because it is a property of the application).
-	e.mu.Lock()
-	ko, known := e.keys[key]
-	e.mu.Unlock()
-	switch {
-	case !known:
-		writeError(w, errUnknownKey())
-		return
-	case ko.Disabled:
-		writeError(w, errAccountDisabled())
-		return
-	case ko.Versions != nil && !slices.Contains(ko.Versions, version):
-		writeError(w, errVersionInvalid())
 		return
 	}
 
@@ -81,37 +53,11 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// 8. scope.
-	scope := ScopeServer
-	switch {
-	case params.Has("scope"):
-		scope = params.Get("scope")
-		if scope != ScopeServer && scope != ScopeClient {
-			writeError(w, errNotValid("scope", "body/scope", "Scope is not valid"))
-			return
-		}
-	case e.requireScope:
-		writeError(w, errNotSupplied("scope", "body/scope", "Scope parameter is required"))
+	// 8-10.
+	scope, userID, ae, bad := e.tokenScope(params, ko, version)
+	if bad {
+		writeError(w, ae)
 		return
-	}
-
-	// 9-10. userId and the Trusted Advisor fields, CLIENT_ACCESS only; a SERVER_ACCESS token
-	// ignores them [inferred].
-	var userID string
-	if scope == ScopeClient {
-		userID = params.Get("userId")
-		switch {
-		case userID == "" && version == "3.0":
-			writeError(w, errNotSupplied("userId", "body/userId", "userId is required for CLIENT_ACCESS scope"))
-			return
-		case userID != "" && (e.strictUserID && !e.hasUser(ko.ApplicationID, userID) || e.wasDeleted(ko.ApplicationID, userID)):
-			writeError(w, errNotValid("userId", "body/userId", "User ID value is not valid"))
-			return
-		}
-		if ae, bad := checkTrustedAdvisor(params); bad {
-			writeError(w, ae)
-			return
-		}
 	}
 
 	// 11. Mint.
@@ -121,6 +67,65 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		TokenType   string `json:"token_type"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}{tok, "Bearer", ttl})
+}
+
+// tokenKey checks the request's credentials: 3-4, the Authorization header present, then
+// well-formed; 5, basiq-version (Go canonicalises header names, so any case matches); 6, the
+// key known, then the key's own version list (an emulator knob, checked only once the key is
+// known because it is a property of the application).
+func (e *Emulator) tokenKey(r *http.Request, auth string) (key string, ko KeyOptions, version string, ae apiError, bad bool) {
+	if auth == "" {
+		return "", ko, "", errAuthMissing(), true
+	}
+	key, ok := parseBasic(auth)
+	if !ok {
+		return "", ko, "", errAuthInvalid(), true
+	}
+	version = strings.TrimSpace(r.Header.Get("basiq-version"))
+	if ae, bad := checkVersion(version); bad {
+		return "", ko, "", ae, true
+	}
+	e.mu.Lock()
+	ko, known := e.keys[key]
+	e.mu.Unlock()
+	switch {
+	case !known:
+		return "", ko, "", errUnknownKey(), true
+	case ko.Disabled:
+		return "", ko, "", errAccountDisabled(), true
+	case ko.Versions != nil && !slices.Contains(ko.Versions, version):
+		return "", ko, "", errVersionInvalid(), true
+	}
+	return key, ko, version, apiError{}, false
+}
+
+// tokenScope reads 8, the scope; 9-10, userId and the Trusted Advisor fields, CLIENT_ACCESS
+// only (a SERVER_ACCESS token ignores them [inferred]).
+func (e *Emulator) tokenScope(params url.Values, ko KeyOptions, version string) (scope, userID string, ae apiError, bad bool) {
+	scope = ScopeServer
+	switch {
+	case params.Has("scope"):
+		scope = params.Get("scope")
+		if scope != ScopeServer && scope != ScopeClient {
+			return "", "", errNotValid("scope", "body/scope", "Scope is not valid"), true
+		}
+	case e.requireScope:
+		return "", "", errNotSupplied("scope", "body/scope", "Scope parameter is required"), true
+	}
+	if scope != ScopeClient {
+		return scope, "", apiError{}, false
+	}
+	userID = params.Get("userId")
+	switch {
+	case userID == "" && version == "3.0":
+		return "", "", errNotSupplied("userId", "body/userId", "userId is required for CLIENT_ACCESS scope"), true
+	case userID != "" && (e.strictUserID && !e.hasUser(ko.ApplicationID, userID) || e.wasDeleted(ko.ApplicationID, userID)):
+		return "", "", errNotValid("userId", "body/userId", "User ID value is not valid"), true
+	}
+	if ae, bad := checkTrustedAdvisor(params); bad {
+		return "", "", ae, true
+	}
+	return scope, userID, apiError{}, false
 }
 
 // throttle applies the per-IP then the per-key sliding window. A request it refuses is not

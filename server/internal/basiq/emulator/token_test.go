@@ -24,7 +24,7 @@ const (
 	fixtureUserNoContact  = `{"type":"list","correlationId":"ef351da5-12b1-4ba0-be8c-59d9b2e388e8","data":[{"type":"error","code":"parameter-not-supplied","title":"Required parameter not supplied","detail":"One of 'email' or 'mobile' is required.","source":{}}]}`
 )
 
-// Bodies the emulator spec fixes where Basiq documents only the text (BASIQ.md §8.2).
+// Bodies the emulator fixes where Basiq documents only the text.
 const (
 	specAuthMissing = `{"type":"list","correlationId":"-","data":[{"type":"error","code":"parameter-not-supplied","title":"Required parameter not supplied","detail":"Authorization header parameter is required","source":{"parameter":"Authorization","pointer":"header/Authorization"}}]}`
 	specAuthInvalid = `{"type":"list","correlationId":"-","data":[{"type":"error","code":"parameter-not-valid","title":"Required parameter not valid","detail":"Invalid authorization header","source":{"parameter":"Authorization","pointer":"header/Authorization"}}]}`
@@ -49,6 +49,13 @@ func assertToken(t *testing.T, f *fixture, rec *httptest.ResponseRecorder, scope
 		t.Errorf("body %s, want exactly access_token, token_type Bearer, expires_in 3600", rec.Body)
 	}
 	tok, _ := body["access_token"].(string)
+	assertClaims(t, f, tok, scope, userID, version)
+	return tok
+}
+
+// assertClaims checks the token's JWT header and claims, and what Inspect says of it.
+func assertClaims(t *testing.T, f *fixture, tok, scope, userID, version string) {
+	t.Helper()
 	hdr, cl := jwtClaims(t, tok)
 	if hdr["alg"] != "HS256" || hdr["typ"] != "JWT" {
 		t.Errorf("JWT header %v", hdr)
@@ -68,10 +75,9 @@ func assertToken(t *testing.T, f *fixture, rec *httptest.ResponseRecorder, scope
 		ti.ApplicationID != "app-1" || !ti.ExpiresAt.Equal(f.clock.Now().Add(time.Hour).Truncate(time.Second)) {
 		t.Errorf("Inspect = %+v, %v", ti, ok)
 	}
-	return tok
 }
 
-// TestMatrix is BASIQ.md §8.4 (rows 1-14) plus the rest of §8.2.
+// TestMatrix is the emulator's answer for each way a /token request can be wrong.
 func TestMatrix(t *testing.T) {
 	doubleEncoded := func(f *fixture) string { return base64.StdEncoding.EncodeToString([]byte(f.key)) }
 	tests := []struct {
@@ -461,7 +467,7 @@ func TestMatrix(t *testing.T) {
 	}
 }
 
-// TestValidationOrder: when several things are wrong, the earliest check in §8.2 answers.
+// TestValidationOrder: when several things are wrong, the earliest check of handleToken answers.
 func TestValidationOrder(t *testing.T) {
 	tests := []struct {
 		name   string

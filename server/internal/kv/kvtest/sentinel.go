@@ -21,7 +21,7 @@ import (
 const SentinelMaster = "mymaster"
 
 // Sentinel is a throwaway Redis master set on loopback: a master, one replica and three
-// Sentinels (quorum 2). It is not safe for concurrent use; Master and Replica may be read
+// Sentinels (quorum 2). It is not safe for concurrent use; Master may be read
 // while no Failover runs.
 type Sentinel struct {
 	// URL names the set for kv.NewRedis and the BFF's redis_url:
@@ -80,9 +80,6 @@ func StartSentinel(tb testing.TB) *Sentinel {
 
 // Master returns the current master's address.
 func (s *Sentinel) Master() string { return s.master }
-
-// Replica returns the current replica's address: the master after the next Failover.
-func (s *Sentinel) Replica() string { return s.replica }
 
 // Failover promotes the replica through SENTINEL FAILOVER and returns once every Sentinel
 // names it as the master; the old master becomes its replica. It first waits until the
