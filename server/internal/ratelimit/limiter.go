@@ -29,9 +29,10 @@ type Limiter struct {
 }
 
 type bucket struct {
-	window int64 // index of the fixed window the counts belong to
-	local  int64 // admitted here, not yet flushed
-	fleet  int64 // the fleet's total at the last flush, ours included
+	window   int64 // index of the fixed window the counts belong to
+	local    int64 // admitted here, not yet flushed
+	flushing int64 // admitted here, being added to kv by a flush that has not answered yet
+	fleet    int64 // the fleet's total at the last flush, ours included
 }
 
 // NewLimiter returns a limiter of limit requests per window, counted in kv under prefix (a key
@@ -58,7 +59,8 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 		b = &bucket{window: w}
 		l.buckets[key] = b
 	}
-	if b.fleet+b.local >= l.limit {
+	// Counts on their way to kv still count: the fleet total does not include them yet.
+	if b.fleet+b.flushing+b.local >= l.limit {
 		return false, left
 	}
 	b.local++
@@ -99,26 +101,30 @@ func (l *Limiter) flush(ctx context.Context) {
 		}
 		if b.local > 0 {
 			work = append(work, pending{k, b.window, b.local})
-			b.local = 0
+			b.flushing, b.local = b.local, 0
 		}
 	}
 	l.mu.Unlock()
+	var err error
 	for _, p := range work {
-		fctx, cancel := context.WithTimeout(ctx, time.Second)
-		total, _, err := l.kv.IncrBy(fctx, Key(l.prefix+p.key+":", p.window), p.n, 2*l.window.Size)
-		cancel()
+		var total int64
+		if err == nil {
+			fctx, cancel := context.WithTimeout(ctx, time.Second)
+			total, _, err = l.kv.IncrBy(fctx, Key(l.prefix+p.key+":", p.window), p.n, 2*l.window.Size)
+			cancel()
+			if err != nil {
+				l.log.Warn("could not flush rate-limit counts", "err", err)
+			}
+		}
 		l.mu.Lock()
 		if b := l.buckets[p.key]; b != nil && b.window == p.window {
+			b.flushing -= p.n
 			if err != nil {
-				b.local += p.n // keep counting them locally; the next flush retries
+				b.local += p.n // kv failed (here or for an earlier key): the next flush retries
 			} else {
 				b.fleet = total
 			}
 		}
 		l.mu.Unlock()
-		if err != nil {
-			l.log.Warn("could not flush rate-limit counts", "err", err)
-			return
-		}
 	}
 }

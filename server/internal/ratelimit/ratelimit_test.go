@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -118,4 +119,70 @@ func TestLimiterFleet(t *testing.T) {
 			}
 		}
 	})
+}
+
+// gatedKV holds every IncrBy until its gate is opened, so a test can act while a flush is
+// on its way to kv; failing makes the IncrBy calls fail instead.
+type gatedKV struct {
+	kv.Store
+	entered chan struct{}
+	gate    chan struct{}
+	failing bool
+}
+
+func (g *gatedKV) IncrBy(ctx context.Context, key string, n int64, ttl time.Duration) (int64, time.Duration, error) {
+	g.entered <- struct{}{}
+	<-g.gate
+	if g.failing {
+		return 0, 0, errors.New("kv unreachable")
+	}
+	return g.Store.IncrBy(ctx, key, n, ttl)
+}
+
+// TestLimiterCountsWhileFlushing: requests admitted before a flush still count while the
+// flush waits on kv (a request in that gap used to be admitted past the limit), and counts
+// a failed flush could not deliver, for any key, are kept for the next one.
+func TestLimiterCountsWhileFlushing(t *testing.T) {
+	now := time.Unix(0, 0).Add(time.Hour)
+	clock := func() time.Time { return now }
+	log := slog.New(slog.DiscardHandler)
+	for _, failing := range []bool{false, true} {
+		name := map[bool]string{false: "kv answers", true: "kv fails"}[failing]
+		t.Run(name, func(t *testing.T) {
+			g := &gatedKV{Store: kv.NewMemory(clock), entered: make(chan struct{}), gate: make(chan struct{}), failing: failing}
+			l := NewLimiter(g, "rl:tok:", 3, time.Minute, clock, log)
+			for range 3 {
+				if ok, _ := l.Allow("a"); !ok {
+					t.Fatal("refused within the limit")
+				}
+			}
+			l.Allow("b")
+			done := make(chan struct{})
+			go func() { l.flush(context.Background()); close(done) }()
+			<-g.entered // the flush has taken the counts and waits on kv
+			if ok, _ := l.Allow("a"); ok {
+				t.Error("a fourth request was admitted while the first three were being flushed")
+			}
+			close(g.gate)
+			if !failing {
+				<-g.entered // the second key's IncrBy
+			}
+			<-done
+			if ok, _ := l.Allow("a"); ok {
+				t.Error("a fourth request was admitted after the flush")
+			}
+			l.mu.Lock()
+			a, b := *l.buckets["a"], *l.buckets["b"]
+			l.mu.Unlock()
+			if a.flushing != 0 || b.flushing != 0 {
+				t.Errorf("counts left in flight: a %d, b %d", a.flushing, b.flushing)
+			}
+			if failing && (a.local != 3 || b.local != 1) {
+				t.Errorf("after a failed flush: a.local %d, b.local %d; want 3 and 1 kept for the next flush", a.local, b.local)
+			}
+			if !failing && (a.fleet != 3 || b.fleet != 1) {
+				t.Errorf("after a flush: a.fleet %d, b.fleet %d; want 3 and 1", a.fleet, b.fleet)
+			}
+		})
+	}
 }
