@@ -79,7 +79,7 @@ func loginMany(t *testing.T, s *stack, rs []*replica, tenant string, n int) []*c
 func TestFleetColdStampede(t *testing.T) {
 	s := newStack(t, stackOptions{
 		extra:      "client_token:\n  deadline: 20s\n  l1_ttl: 100ms\n",
-		redisQuery: "read_timeout=5s&write_timeout=5s&pool_timeout=5s",
+		redisQuery: "dial_timeout=5s&read_timeout=5s&write_timeout=5s&pool_timeout=5s",
 	})
 	rs := []*replica{s.start(), s.start(), s.start()}
 	users := loginMany(t, s, rs, "beta", 10)
