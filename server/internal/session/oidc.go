@@ -42,14 +42,14 @@ func (s *Store) EndProviderSession(ctx context.Context, tenant, issuer, sid stri
 	if err != nil {
 		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	keys := []string{key}
+	var live []string
 	for _, id := range ids {
 		if id != "" {
-			keys = append(keys, sessKey(id))
+			live = append(live, id)
 		}
 	}
-	if err := s.kv.Delete(ctx, keys...); err != nil {
-		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
+	if err := s.endAll(ctx, key, live); err != nil {
+		return 0, err
 	}
 	n := 0
 	for _, id := range ids {

@@ -423,19 +423,34 @@ func (s *Store) EndUser(ctx context.Context, tenant string, userID int64) (int, 
 	if err != nil {
 		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
 	}
-	keys := make([]string, 0, len(ids)+1)
-	for _, id := range ids {
-		keys = append(keys, sessKey(id))
-	}
-	keys = append(keys, userKey(tenant, userID))
-	if err := s.kv.Delete(ctx, keys...); err != nil {
-		return 0, apperr.Wrap(apperr.StoreUnavailable, err, "")
+	if err := s.endAll(ctx, userKey(tenant, userID), ids); err != nil {
+		return 0, err
 	}
 	for _, id := range ids {
 		s.cache.Forget(id, s.now())
 		s.announceEnded(ctx, id)
 	}
 	return len(ids), nil
+}
+
+// endAll deletes the sessions ids, read from the index set at index, and then takes exactly
+// those ids out of the set. Never the whole set: a login that indexed its new session after
+// the set was read must stay in it, or a later disable or password change would miss it.
+func (s *Store) endAll(ctx context.Context, index string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, sessKey(id))
+	}
+	if err := s.kv.Delete(ctx, keys...); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	if err := s.kv.SRem(ctx, index, ids...); err != nil {
+		return apperr.Wrap(apperr.StoreUnavailable, err, "")
+	}
+	return nil
 }
 
 // announceEnded tells every replica to drop its copy of the session. Best effort: the record

@@ -348,6 +348,46 @@ func TestEndUserEndsEverySessionOfTheUser(t *testing.T) {
 	})
 }
 
+// loginDuringEnd is a kv.Store on which a login lands between EndUser's read of the user's
+// session index and its deletes: the race of a person signing in while an operator or a
+// provider's logout ends their sessions.
+type loginDuringEnd struct {
+	kv.Store
+	onRead func()
+}
+
+func (l *loginDuringEnd) SMembers(ctx context.Context, key string) ([]string, error) {
+	ids, err := l.Store.SMembers(ctx, key)
+	if f := l.onRead; f != nil && strings.HasPrefix(key, "usess:") {
+		l.onRead = nil
+		f()
+	}
+	return ids, err
+}
+
+// TestEndUserKeepsASessionBegunMeanwhile: a session indexed after EndUser read the index is
+// not ended by that call (it did not see it), but it stays indexed, so the next EndUser (a
+// later disable or password change) ends it.
+func TestEndUserKeepsASessionBegunMeanwhile(t *testing.T) {
+	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
+		clk := newClock()
+		racing := &loginDuringEnd{Store: newKV(t)}
+		s := newTestStore(t, racing, clk, nil)
+		old := begin(t, s, alice)
+		var late *http.Cookie
+		racing.onRead = func() { late = begin(t, s, alice) }
+		if n, err := s.EndUser(context.Background(), alice.Tenant, alice.UserID); err != nil || n != 1 {
+			t.Fatalf("EndUser = %d, %v; want 1, nil", n, err)
+		}
+		wantUnauthenticated(t, s, old)
+		mustCurrent(t, s, late)
+		if n, err := s.EndUser(context.Background(), alice.Tenant, alice.UserID); err != nil || n != 1 {
+			t.Fatalf("second EndUser = %d, %v; want 1 (the session begun meanwhile), nil", n, err)
+		}
+		wantUnauthenticated(t, s, late)
+	})
+}
+
 func TestSigningKeyRotation(t *testing.T) {
 	each.Store(t, func(t *testing.T, newKV func(*testing.T) kv.Store) {
 		store, clk := newKV(t), newClock()
