@@ -5,6 +5,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/basiq-bff/bff/server/internal/metrics"
 	"github.com/basiq-bff/bff/server/internal/reqid"
 )
 
@@ -17,7 +18,7 @@ func requestIdentity() echo.MiddlewareFunc {
 			route := routeOf(c)
 			id := c.Response().Header().Get(echo.HeaderXRequestID)
 			if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-				span.SetName(r.Method + " " + route)
+				span.SetName(metrics.Method(r.Method) + " " + route)
 				span.SetAttributes(attribute.String("http.route", route), attribute.String("bff.request_id", id))
 			}
 			c.SetRequest(r.WithContext(reqid.With(r.Context(), id)))

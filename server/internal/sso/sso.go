@@ -381,8 +381,14 @@ func (s *Service) exchange(xctx context.Context, t *tenant.Tenant, p *provider, 
 	tok, err := s.oauthConfig(t, p, redirectURL).Exchange(xctx, code, opts...)
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			return nil, refuse(CodeExchangeFailed, t.ID, fmt.Errorf("token endpoint: %s %s", re.Response.Status, clip(re.ErrorCode)))
+		if errors.As(err, &re) && re.Response != nil {
+			// The status and the OAuth error code only: the provider's body (up to a
+			// megabyte) must not reach a log line.
+			cause := fmt.Errorf("token endpoint: %s %s", re.Response.Status, clip(re.ErrorCode))
+			if re.Response.StatusCode < 500 {
+				return nil, refuse(CodeExchangeFailed, t.ID, cause)
+			}
+			return nil, refuse(CodeIdPUnavailable, t.ID, cause)
 		}
 		return nil, refuse(CodeIdPUnavailable, t.ID, fmt.Errorf("token endpoint: %w", err))
 	}
@@ -428,8 +434,10 @@ func (s *Service) identity(ctx, xctx context.Context, t *tenant.Tenant, p *provi
 		}
 	}
 	if id.Email == "" && strings.Contains(claims.PreferredName, "@") {
-		// Entra ID sends the sign-in name, not email, unless the optional claim is added.
-		id.Email = claims.PreferredName
+		// Entra ID sends the sign-in name, not email, unless the optional claim is added. The
+		// token's email_verified speaks of an email it did not send, not of this name: such an
+		// address is never verified, so it links to no local user and passes no domain filter.
+		id.Email, id.EmailVerified = claims.PreferredName, false
 	}
 	return id, nil
 }

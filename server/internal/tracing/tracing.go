@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/basiq-bff/bff/server/internal/buildinfo"
+	"github.com/basiq-bff/bff/server/internal/metrics"
 )
 
 // Tracing is the tracer provider and propagator in force; the zero value (tracing off) makes
@@ -242,7 +243,7 @@ func (t *Tracing) Handler(h http.Handler, trusted []netip.Prefix, originOK func(
 	}
 	traced := otelhttp.NewHandler(h, "request",
 		otelhttp.WithTracerProvider(t.tp), otelhttp.WithPropagators(t.prop),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return metrics.Method(r.Method) }))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("traceparent") != "" && !trustedPeer(r.RemoteAddr, trusted) && !fromSPA(r, originOK) {
 			r = r.Clone(r.Context())
@@ -282,8 +283,22 @@ func (t *Tracing) Transport() func(http.RoundTripper) http.RoundTripper {
 	}
 	return func(rt http.RoundTripper) http.RoundTripper {
 		return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(t.tp), otelhttp.WithPropagators(t.prop),
-			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "basiq " + r.Method + " " + r.URL.Path }))
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+				return "basiq " + r.Method + " " + pathPattern(r.URL.Path)
+			}))
 	}
+}
+
+// pathPattern is a Basiq path with its ids replaced by {id} (/users/{id}/consents): a span
+// name is a bounded set, and a Basiq user id is a person's pseudonym that no span name needs.
+func pathPattern(p string) string {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if strings.IndexFunc(seg, func(r rune) bool { return r < 'a' || r > 'z' }) >= 0 {
+			segs[i] = "{id}"
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // LogHandler wraps h so that a record logged with a context holding a valid span carries

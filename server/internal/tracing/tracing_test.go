@@ -122,3 +122,21 @@ func TestLogHandler(t *testing.T) {
 		t.Errorf("log lines:\n%s", buf.String())
 	}
 }
+
+func TestPathPattern(t *testing.T) {
+	tests := []struct{ path, want string }{
+		{"/token", "/token"},
+		{"/users", "/users"},
+		{"/users/8b4a3c2e-1d2f-4e5a-9b6c-7d8e9f0a1b2c", "/users/{id}"},
+		{"/users/8b4a3c2e-1d2f/consents", "/users/{id}/consents"},
+		{"/jobs/Zx9Q1/mfa", "/jobs/{id}/mfa"},
+		{"/", "/"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			if got := pathPattern(tc.path); got != tc.want {
+				t.Errorf("pathPattern(%q) = %q, want %q", tc.path, got, tc.want)
+			}
+		})
+	}
+}
