@@ -167,3 +167,19 @@ func TestOIDCLogoutEndsProviderSession(t *testing.T) {
 		t.Errorf("password logout: %d %s", resp.status, resp.body)
 	}
 }
+
+// TestOIDCBackchannelLogoutLimit: one address gets at most 60 back-channel logout calls a
+// minute, so forged logout tokens cannot make the BFF refetch a provider's keys without end.
+func TestOIDCBackchannelLogoutLimit(t *testing.T) {
+	_, _, r := oidcStack(t, true)
+	startEarlyInMinute()
+	for i := range 60 {
+		if resp := backchannel(t, r.url, "not a token"); resp.status != http.StatusBadRequest {
+			t.Fatalf("call %d: %d %s, want 400 within the limit", i+1, resp.status, resp.body)
+		}
+	}
+	resp := backchannel(t, r.url, "not a token")
+	if resp.status != http.StatusTooManyRequests || resp.errorCode(t) != "rate_limited" || resp.header.Get("Retry-After") == "" {
+		t.Fatalf("61st call: %d %s (Retry-After %q), want 429 rate_limited", resp.status, resp.body, resp.header.Get("Retry-After"))
+	}
+}

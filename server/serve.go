@@ -115,7 +115,8 @@ func serve(ctx context.Context, env cliEnv) error {
 	}
 
 	limiter := ratelimit.NewLimiter(a.kv, "rl:tok:", cfg.ClientToken.RateLimit, time.Minute, nil, log)
-	e, err := publicServer(cfg, a, log, m, limiter)
+	logouts := ratelimit.NewLimiter(a.kv, "rl:bcl:", backchannelLogoutLimit, time.Minute, nil, log)
+	e, err := publicServer(cfg, a, log, m, limiter, logouts)
 	if err != nil {
 		return err
 	}
@@ -130,6 +131,7 @@ func serve(ctx context.Context, env cliEnv) error {
 	go a.sessions.Watch(watchCtx)
 	go a.tokens.WatchPurges(watchCtx)
 	go limiter.Run(watchCtx, 250*time.Millisecond)
+	go logouts.Run(watchCtx, 250*time.Millisecond)
 	rl := &reloader{path: cfg.Path, getenv: env.getenv, log: log, m: m, tenants: a.tenants, tokens: a.tokens,
 		http: e, fpKey: a.fpKey, cfg: cfg}
 	// Tokens of keys marked revoked while no replica ran are purged now.
@@ -187,7 +189,12 @@ func serveConfig(ctx context.Context, env cliEnv) (*config.Config, *emulatorServ
 }
 
 // publicServer builds the public listener's handler from the app's parts.
-func publicServer(cfg *config.Config, a *app, log *slog.Logger, m *metrics.Metrics, limiter *ratelimit.Limiter) (*httpapi.Server, error) {
+// backchannelLogoutLimit bounds back-channel logout calls per client address per minute. A
+// provider sends one per ended provider session; each forged token may make the BFF fetch the
+// provider's signing keys again, so the endpoint must not be a free amplifier.
+const backchannelLogoutLimit = 60
+
+func publicServer(cfg *config.Config, a *app, log *slog.Logger, m *metrics.Metrics, limiter, logouts *ratelimit.Limiter) (*httpapi.Server, error) {
 	stateKey, err := cfg.Session.Keys[0].Hex32()
 	if err != nil {
 		return nil, err
@@ -203,8 +210,9 @@ func publicServer(cfg *config.Config, a *app, log *slog.Logger, m *metrics.Metri
 	return httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
 		KV: a.kv, StateKey: derive.Key(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
-		DemoLogin: demoLogin,
-		SSO:       ssoSvc,
+		LogoutLimiter: logouts,
+		DemoLogin:     demoLogin,
+		SSO:           ssoSvc,
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/auth"
 	"github.com/basiq-bff/bff/server/internal/clienttoken"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/ratelimit"
 	"github.com/basiq-bff/bff/server/internal/secevent"
 	"github.com/basiq-bff/bff/server/internal/session"
 	"github.com/basiq-bff/bff/server/internal/sso"
@@ -154,9 +155,16 @@ func handleOIDCCallback(log *slog.Logger, svc *sso.Service, users *auth.Service,
 // handleBackchannelLogout ends, on every replica, the sessions a provider's logout token
 // names (OpenID Connect Back-Channel Logout 1.0): those of its sid, or every session of its
 // subject. A bad token is a 400 with the error body.
-func handleBackchannelLogout(log *slog.Logger, svc *sso.Service, store *session.Store, tenants *tenant.Registry, m *metrics.Metrics) echo.HandlerFunc {
+func handleBackchannelLogout(log *slog.Logger, svc *sso.Service, store *session.Store, tenants *tenant.Registry, m *metrics.Metrics,
+	limiter *ratelimit.Limiter) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
+		// Counted before any work: a forged token costs a key-set fetch from the provider.
+		if limiter != nil {
+			if ok, wait := limiter.Allow(c.RealIP()); !ok {
+				return apperr.Retry(apperr.RateLimited, nil, "", wait)
+			}
+		}
 		ctx := c.Request().Context()
 		r := c.Request()
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {

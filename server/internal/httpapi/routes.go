@@ -34,7 +34,7 @@ func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 
 	e.GET("/auth/oidc/start", handleOIDCStart(d.Log, d.SSO, d.Tenants, origins))
 	e.GET(sso.CallbackPath, handleOIDCCallback(d.Log, d.SSO, d.Auth, d.Sessions, d.Tenants, d.Tokens, d.Metrics, origins))
-	e.POST("/auth/oidc/backchannel-logout", handleBackchannelLogout(d.Log, d.SSO, d.Sessions, d.Tenants, d.Metrics))
+	e.POST("/auth/oidc/backchannel-logout", handleBackchannelLogout(d.Log, d.SSO, d.Sessions, d.Tenants, d.Metrics, d.LogoutLimiter))
 	e.GET("/auth/me", handleMe(), authed)
 
 	e.GET("/client-token", handleClientToken(d.Tokens, d.Sessions, d.Limiter), authed)

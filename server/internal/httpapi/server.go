@@ -40,6 +40,8 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Limiter bounds GET /client-token and POST /connect/consent per session.
 	Limiter *ratelimit.Limiter
+	// LogoutLimiter bounds POST /auth/oidc/backchannel-logout per client address; nil: no limit.
+	LogoutLimiter *ratelimit.Limiter
 	// DemoLogin is the demo user, shown on the login form; nil outside demo mode.
 	DemoLogin *DemoLogin
 	// SSO signs people in through their tenant's OpenID Connect provider.
