@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -375,6 +376,9 @@ func TestAttackGlobalFailureCeiling(t *testing.T) {
 	wantTooMany(t, clientFrom(t, r2.url, "127.0.0.9").login("acme", "other@acme.test", testPassword), 15*time.Minute)
 	if resp := sameSession(t, own, r2).login("acme", "vic@acme.test", testPassword); resp.status != 200 {
 		t.Errorf("a browser with a device cookie, past the ceiling: %d %s", resp.status, resp.body)
+	}
+	if !slices.Contains(securityEvents(t, r2.logs.String()), "login.locked_out/global_limit") {
+		t.Error("no login.locked_out/global_limit security event")
 	}
 }
 
