@@ -125,7 +125,7 @@ func TestImportRule(t *testing.T) {
 func TestLeaves(t *testing.T) {
 	leaves := []string{"server/internal/apperr", "server/internal/user", "server/internal/clip", "server/internal/derive",
 		"server/internal/pseudonym", "server/internal/ttlcache", "server/internal/secevent", "server/internal/logsink",
-		"server/internal/metrics", "server/internal/reqid", "server/internal/buildinfo", "config"}
+		"server/internal/metrics", "server/internal/reqid", "server/internal/buildinfo", "server/internal/testenv", "config"}
 	pkgs := packages(t)
 	for _, leaf := range leaves {
 		t.Run(leaf, func(t *testing.T) {
