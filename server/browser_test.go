@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 	"github.com/basiq-bff/bff/web"
 )
 
@@ -442,7 +443,7 @@ func chromiumPath(t *testing.T) string {
 		err = fmt.Errorf("BFF_TEST_CHROMIUM=%s: %w", path, err)
 	}
 	if err != nil {
-		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
+		if testenv.Required() {
 			t.Fatalf("no Chromium, and BFF_TEST_REQUIRE_SERVICES=1: %v", err)
 		}
 		skipFor(t, skipNoChromium, fmt.Sprintf("%v: set BFF_TEST_CHROMIUM or put chromium on PATH", err))
