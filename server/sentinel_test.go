@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // TestSentinelFailoverKeepsSessionsAndTokens runs two replicas on a Sentinel-managed Redis and
@@ -131,24 +132,14 @@ type failoverPolling struct {
 func startFailoverPolling(users []*failoverUser, log *answerLog) *failoverPolling {
 	p := &failoverPolling{}
 	p.failingOver.Store(true)
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for _, u := range users {
-				u.round(log)
-			}
-			if p.failingOver.Load() {
-				p.during.Add(1)
-			}
+	p.stop = testenv.Repeat(func() {
+		for _, u := range users {
+			u.round(log)
 		}
-	}()
-	p.stop = sync.OnceFunc(func() { close(stop); <-stopped })
+		if p.failingOver.Load() {
+			p.during.Add(1)
+		}
+	})
 	return p
 }
 

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // newStoreAt opens a store on rawURL under a fresh random prefix, closed at cleanup. The
@@ -65,19 +65,7 @@ type switchReader struct {
 
 func startSwitchReader(ctx context.Context, r Store) *switchReader {
 	sr := &switchReader{}
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			sr.read(ctx, r)
-		}
-	}()
-	sr.stop = sync.OnceFunc(func() { close(stop); <-stopped })
+	sr.stop = testenv.Repeat(func() { sr.read(ctx, r) })
 	return sr
 }
 

@@ -68,3 +68,21 @@ func (b *Buffer) Writes() int {
 	defer b.mu.Unlock()
 	return b.writes
 }
+
+// Repeat calls f over and over on a goroutine of its own until the returned stop is called.
+// stop waits for the call under way to return; calling it again does nothing.
+func Repeat(f func()) (stop func()) {
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			f()
+		}
+	}()
+	return sync.OnceFunc(func() { close(quit); <-stopped })
+}
