@@ -129,6 +129,7 @@ type failoverPolling struct {
 	stop        func() // ends the polling and waits for it; safe to call twice
 }
 
+// startFailoverPolling starts polling every user until the returned polling's stop is called.
 func startFailoverPolling(users []*failoverUser, log *answerLog) *failoverPolling {
 	p := &failoverPolling{}
 	p.failingOver.Store(true)

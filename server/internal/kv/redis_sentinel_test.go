@@ -63,12 +63,14 @@ type switchReader struct {
 	stop               func()       // ends the loop and waits for it; safe to call twice
 }
 
+// startSwitchReader starts reading through r until its stop is called.
 func startSwitchReader(ctx context.Context, r Store) *switchReader {
 	sr := &switchReader{}
 	sr.stop = testenv.Repeat(func() { sr.read(ctx, r) })
 	return sr
 }
 
+// read makes one read of "k" and counts it.
 func (sr *switchReader) read(ctx context.Context, r Store) {
 	began := time.Now()
 	got, err := r.Get(ctx, "k")

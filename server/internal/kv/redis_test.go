@@ -191,6 +191,7 @@ type schemeOptions struct {
 	poolSize                   int
 }
 
+// viewSchemeOptions picks the fields of schemeOptions out of o.
 func viewSchemeOptions(o *redis.UniversalOptions) schemeOptions {
 	v := schemeOptions{username: o.Username, password: o.Password, db: o.DB, master: o.MasterName,
 		sentinelUser: o.SentinelUsername, sentinelPass: o.SentinelPassword, dialTimeout: o.DialTimeout,

@@ -24,6 +24,7 @@ func Missing(tb testing.TB, format string, args ...any) {
 	reason := fmt.Sprintf(format, args...)
 	if Required() {
 		tb.Fatalf("%s, and %s=1", reason, RequireServices)
+		return
 	}
 	tb.Skip(reason)
 }
