@@ -97,46 +97,52 @@ func load(t *testing.T) manifests {
 	}
 	m := manifests{services: map[string]*corev1.Service{}}
 	for _, r := range k.Resources {
-		path := filepath.Join(base, r)
-		var head struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("kustomization lists %s: %v", r, err)
-		}
-		if err := yaml.Unmarshal(b, &head); err != nil {
-			t.Fatalf("%s: %v", r, err)
-		}
-		switch head.APIVersion + " " + head.Kind {
-		case "apps/v1 Deployment":
-			m.deployment = &appsv1.Deployment{}
-			strict(t, path, m.deployment)
-		case "v1 Service":
-			s := &corev1.Service{}
-			strict(t, path, s)
-			m.services[s.Name] = s
-		case "v1 ConfigMap":
-			m.configMap = &corev1.ConfigMap{}
-			strict(t, path, m.configMap)
-		case "policy/v1 PodDisruptionBudget":
-			m.pdb = &policyv1.PodDisruptionBudget{}
-			strict(t, path, m.pdb)
-		case "networking.k8s.io/v1 NetworkPolicy":
-			m.netpol = &networkingv1.NetworkPolicy{}
-			strict(t, path, m.netpol)
-		case "monitoring.coreos.com/v1 ServiceMonitor":
-			m.monitor = &serviceMonitor{}
-			strict(t, path, m.monitor)
-		default:
-			t.Fatalf("%s: unexpected %s %s", r, head.APIVersion, head.Kind)
-		}
+		m.add(t, r)
 	}
 	if m.deployment == nil || m.configMap == nil || m.pdb == nil || m.netpol == nil || m.monitor == nil || len(m.services) != 2 {
 		t.Fatal("the base lacks a Deployment, ConfigMap, PDB, NetworkPolicy, ServiceMonitor or its two Services")
 	}
 	return m
+}
+
+// add decodes the resource file r of the base, strictly, into its place in m.
+func (m *manifests) add(t *testing.T, r string) {
+	t.Helper()
+	path := filepath.Join(base, r)
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("kustomization lists %s: %v", r, err)
+	}
+	if err := yaml.Unmarshal(b, &head); err != nil {
+		t.Fatalf("%s: %v", r, err)
+	}
+	switch head.APIVersion + " " + head.Kind {
+	case "apps/v1 Deployment":
+		m.deployment = &appsv1.Deployment{}
+		strict(t, path, m.deployment)
+	case "v1 Service":
+		s := &corev1.Service{}
+		strict(t, path, s)
+		m.services[s.Name] = s
+	case "v1 ConfigMap":
+		m.configMap = &corev1.ConfigMap{}
+		strict(t, path, m.configMap)
+	case "policy/v1 PodDisruptionBudget":
+		m.pdb = &policyv1.PodDisruptionBudget{}
+		strict(t, path, m.pdb)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		m.netpol = &networkingv1.NetworkPolicy{}
+		strict(t, path, m.netpol)
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		m.monitor = &serviceMonitor{}
+		strict(t, path, m.monitor)
+	default:
+		t.Fatalf("%s: unexpected %s %s", r, head.APIVersion, head.Kind)
+	}
 }
 
 // TestStrictDecodeRejectsUnknownFields: the decoder used above does fail on a misspelt field.
@@ -148,6 +154,12 @@ func TestStrictDecodeRejectsUnknownFields(t *testing.T) {
 	}
 }
 
+// check is one rule the manifests must keep, and whether they do.
+type check struct {
+	name string
+	ok   bool
+}
+
 func TestManifests(t *testing.T) {
 	m := load(t)
 	d := m.deployment
@@ -156,50 +168,72 @@ func TestManifests(t *testing.T) {
 		t.Fatalf("containers: %d", len(pod.Containers))
 	}
 	c := pod.Containers[0]
-	port := func(name string) int32 {
-		for _, p := range c.Ports {
-			if p.Name == name {
-				return p.ContainerPort
-			}
-		}
-		t.Fatalf("the container has no port %q", name)
-		return 0
-	}
-	mount := func(volume string) corev1.VolumeMount {
-		for _, vm := range c.VolumeMounts {
-			if vm.Name == volume {
-				return vm
-			}
-		}
-		t.Fatalf("no mount of volume %q", volume)
-		return corev1.VolumeMount{}
-	}
+	cfg, secrets := serverConfig(t, m.configMap, containerMount(t, c, "secrets").MountPath)
 
-	// The server's own configuration, as the ConfigMap holds it, with the secret mount
-	// replaced by a directory of stand-in secrets.
-	cfgText, ok := m.configMap.Data["bff.yaml"]
+	checks := slices.Concat(podChecks(d), containerChecks(t, m, cfg, secrets), objectChecks(m))
+	for _, ch := range checks {
+		t.Run(ch.name, func(t *testing.T) {
+			if !ch.ok {
+				t.Error("violated")
+			}
+		})
+	}
+}
+
+// serverConfig loads the server's own configuration as the ConfigMap holds it, with the secret
+// mount replaced by a directory of stand-in secrets, and returns it with that directory.
+func serverConfig(t *testing.T, cm *corev1.ConfigMap, secretDir string) (*config.Config, string) {
+	t.Helper()
+	cfgText, ok := cm.Data["bff.yaml"]
 	if !ok {
 		t.Fatal("the ConfigMap has no bff.yaml")
 	}
-	secretDir := mount("secrets").MountPath
 	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
 	for _, name := range []string{"session-key", "cache-key"} {
-		writeFile(t, filepath.Join(dir, "secrets", name), strings.Repeat("ab", 32))
+		writeFile(t, filepath.Join(secrets, name), strings.Repeat("ab", 32))
 	}
-	writeFile(t, filepath.Join(dir, "secrets", "database-url"), "postgres://bff:pw@db:5432/bff")
-	writeFile(t, filepath.Join(dir, "secrets", "redis-url"), "redis://:pw@redis:6379/0")
-	writeFile(t, filepath.Join(dir, "secrets", "acme-basiq-key"), "a-basiq-key")
+	writeFile(t, filepath.Join(secrets, "database-url"), "postgres://bff:pw@db:5432/bff")
+	writeFile(t, filepath.Join(secrets, "redis-url"), "redis://:pw@redis:6379/0")
+	writeFile(t, filepath.Join(secrets, "acme-basiq-key"), "a-basiq-key")
 	cfgPath := filepath.Join(dir, "bff.yaml")
-	writeFile(t, cfgPath, strings.ReplaceAll(cfgText, secretDir+"/", filepath.Join(dir, "secrets")+"/"))
+	writeFile(t, cfgPath, strings.ReplaceAll(cfgText, secretDir+"/", secrets+"/"))
 	cfg, err := config.Load(cfgPath, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("the ConfigMap's bff.yaml: %v", err)
 	}
+	return cfg, secrets
+}
 
-	checks := []struct {
-		name string
-		ok   bool
-	}{
+// containerPort is the number of the container's port called name.
+func containerPort(t *testing.T, c corev1.Container, name string) int32 {
+	t.Helper()
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort
+		}
+	}
+	t.Fatalf("the container has no port %q", name)
+	return 0
+}
+
+// containerMount is the container's mount of volume.
+func containerMount(t *testing.T, c corev1.Container, volume string) corev1.VolumeMount {
+	t.Helper()
+	for _, vm := range c.VolumeMounts {
+		if vm.Name == volume {
+			return vm
+		}
+	}
+	t.Fatalf("no mount of volume %q", volume)
+	return corev1.VolumeMount{}
+}
+
+// podChecks: the Deployment's replicas and rollout, and the pod's and container's security.
+func podChecks(d *appsv1.Deployment) []check {
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	return []check{
 		{"selector matches the pod labels", d.Spec.Selector.MatchLabels["app"] == d.Spec.Template.Labels["app"] && d.Spec.Template.Labels["app"] != ""},
 		{"at least two replicas", d.Spec.Replicas != nil && *d.Spec.Replicas >= 2},
 		{"rolling update never drops below the replica count", d.Spec.Strategy.RollingUpdate != nil && d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() == 0},
@@ -210,9 +244,19 @@ func TestManifests(t *testing.T) {
 		{"read-only root filesystem", c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem},
 		{"no privilege escalation", c.SecurityContext.AllowPrivilegeEscalation != nil && !*c.SecurityContext.AllowPrivilegeEscalation},
 		{"every capability dropped", c.SecurityContext.Capabilities != nil && slices.Contains(c.SecurityContext.Capabilities.Drop, "ALL")},
-		{"http port is the config's listen port", portOf(t, cfg.Listen) == port("http")},
-		{"admin port is the config's admin_listen port", portOf(t, cfg.AdminListen) == port("admin")},
-		{"the server reads the mounted config", slices.Equal(c.Args, []string{"serve", "--config", mount("config").MountPath + "/bff.yaml"})},
+	}
+}
+
+// containerChecks: the container's ports, probes, shutdown, mounts and resources against the
+// server configuration cfg, whose secret files were put under secrets.
+func containerChecks(t *testing.T, m manifests, cfg *config.Config, secrets string) []check {
+	t.Helper()
+	pod := m.deployment.Spec.Template.Spec
+	c := pod.Containers[0]
+	return []check{
+		{"http port is the config's listen port", portOf(t, cfg.Listen) == containerPort(t, c, "http")},
+		{"admin port is the config's admin_listen port", portOf(t, cfg.AdminListen) == containerPort(t, c, "admin")},
+		{"the server reads the mounted config", slices.Equal(c.Args, []string{"serve", "--config", containerMount(t, c, "config").MountPath + "/bff.yaml"})},
 		{"startup probe on the admin port's /healthz", probeOn(c.StartupProbe, "/healthz", "admin") && c.StartupProbe.FailureThreshold*c.StartupProbe.PeriodSeconds >= 60},
 		{"liveness probe on the admin port's /healthz", probeOn(c.LivenessProbe, "/healthz", "admin")},
 		{"readiness probe on the admin port's /readyz", probeOn(c.ReadinessProbe, "/readyz", "admin")},
@@ -220,11 +264,19 @@ func TestManifests(t *testing.T) {
 		{"preStop hook", c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil},
 		{"grace period covers preStop, drain and in-flight timeout", pod.TerminationGracePeriodSeconds != nil &&
 			*pod.TerminationGracePeriodSeconds > c.Lifecycle.PreStop.Sleep.Seconds+int64((cfg.Shutdown.Drain.D()+cfg.Shutdown.Timeout.D()).Seconds())},
-		{"config mounted as a directory", mount("config").SubPath == "" && volume(pod, "config").ConfigMap != nil && volume(pod, "config").ConfigMap.Name == m.configMap.Name},
-		{"secrets mounted as a directory", mount("secrets").SubPath == "" && volume(pod, "secrets").Secret != nil && volume(pod, "secrets").Secret.SecretName != ""},
-		{"a writable /tmp", mount("tmp").MountPath == "/tmp" && volume(pod, "tmp").EmptyDir != nil},
-		{"every secret file the config reads is in the secret mount", every(cfg.Files()[1:], func(f string) bool { return strings.HasPrefix(f, filepath.Join(dir, "secrets")+"/") }) && len(cfg.Files()) == 6},
+		{"config mounted as a directory", containerMount(t, c, "config").SubPath == "" && volume(pod, "config").ConfigMap != nil && volume(pod, "config").ConfigMap.Name == m.configMap.Name},
+		{"secrets mounted as a directory", containerMount(t, c, "secrets").SubPath == "" && volume(pod, "secrets").Secret != nil && volume(pod, "secrets").Secret.SecretName != ""},
+		{"a writable /tmp", containerMount(t, c, "tmp").MountPath == "/tmp" && volume(pod, "tmp").EmptyDir != nil},
+		{"every secret file the config reads is in the secret mount", every(cfg.Files()[1:], func(f string) bool { return strings.HasPrefix(f, secrets+"/") }) && len(cfg.Files()) == 6},
 		{"memory limit set", !c.Resources.Limits.Memory().IsZero()},
+	}
+}
+
+// objectChecks: the Services, the PodDisruptionBudget, the NetworkPolicy and the ServiceMonitor
+// against the Deployment.
+func objectChecks(m manifests) []check {
+	d := m.deployment
+	return []check{
 		{"public Service targets the http port only", len(m.services["bff"].Spec.Ports) == 1 && m.services["bff"].Spec.Ports[0].TargetPort == intstr.FromString("http") &&
 			m.services["bff"].Spec.Selector["app"] == d.Spec.Template.Labels["app"]},
 		{"admin Service targets the admin port", len(m.services["bff-admin"].Spec.Ports) == 1 && m.services["bff-admin"].Spec.Ports[0].TargetPort == intstr.FromString("admin")},
@@ -236,13 +288,6 @@ func TestManifests(t *testing.T) {
 		{"ServiceMonitor scrapes the admin Service's /metrics", len(m.monitor.Spec.Endpoints) == 1 && m.monitor.Spec.Endpoints[0].Port == "admin" &&
 			m.monitor.Spec.Endpoints[0].Path == "/metrics" && matches(m.monitor.Spec.Selector.MatchLabels, m.services["bff-admin"].Labels) &&
 			!matches(m.monitor.Spec.Selector.MatchLabels, m.services["bff"].Labels)},
-	}
-	for _, ch := range checks {
-		t.Run(ch.name, func(t *testing.T) {
-			if !ch.ok {
-				t.Error("violated")
-			}
-		})
 	}
 }
 

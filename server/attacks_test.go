@@ -21,6 +21,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/kv"
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // The tests in this file each replay one attack made on the server, against real Redis and
@@ -132,7 +133,7 @@ func TestAttackConcurrentFailedLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -166,24 +167,43 @@ func TestAttackConcurrentFailedLogins(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the server process did not start\n%s", stderr.String())
 	}
-	peak := func() int64 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for line := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				var kb int64
-				fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
-				return kb << 10
-			}
-		}
-		t.Fatal("no VmHWM in /proc/<pid>/status")
-		return 0
-	}
 	c := newClient(t, base)
 	wantBadCredentials(t, "warm-up", c.login("acme", "warm@acme.test", "wrong password"))
-	idle := peak()
+	idle := peakRSS(t, cmd.Process.Pid)
+	statuses := concurrentFailedLogins(t, base, rounds, concurrent)
+	hwm := peakRSS(t, cmd.Process.Pid)
+	t.Logf("server peak RSS: %.1f MB after start-up and one login, %.1f MB after %d rounds of %d concurrent failed logins; statuses %v",
+		float64(idle)/1e6, float64(hwm)/1e6, rounds, concurrent, statuses)
+	if statuses[401]+statuses[503] != rounds*concurrent || statuses[401] == 0 {
+		t.Errorf("statuses %v: want only 401 (checked) and 503 (every hash slot busy)", statuses)
+	}
+	if hwm >= 200e6 {
+		t.Errorf("peak RSS %.1f MB, want < 200 MB", float64(hwm)/1e6)
+	}
+}
+
+// peakRSS reads the peak resident set size (VmHWM) of process pid, in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/<pid>/status")
+	return 0
+}
+
+// concurrentFailedLogins runs rounds of concurrent failed logins against base, each round
+// released at once, and counts the answers by status.
+func concurrentFailedLogins(t *testing.T, base string, rounds, concurrent int) map[int]int {
+	t.Helper()
 	statuses := map[int]int{}
 	var mu sync.Mutex
 	for round := range rounds {
@@ -201,15 +221,7 @@ func TestAttackConcurrentFailedLogins(t *testing.T) {
 		close(start)
 		wg.Wait()
 	}
-	hwm := peak()
-	t.Logf("server peak RSS: %.1f MB after start-up and one login, %.1f MB after %d rounds of %d concurrent failed logins; statuses %v",
-		float64(idle)/1e6, float64(hwm)/1e6, rounds, concurrent, statuses)
-	if statuses[401]+statuses[503] != rounds*concurrent || statuses[401] == 0 {
-		t.Errorf("statuses %v: want only 401 (checked) and 503 (every hash slot busy)", statuses)
-	}
-	if hwm >= 200e6 {
-		t.Errorf("peak RSS %.1f MB, want < 200 MB", float64(hwm)/1e6)
-	}
+	return statuses
 }
 
 // TestAttackDisableRacesTokenRequest: `users disable` ends the session while a first token

@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 	"github.com/basiq-bff/bff/web"
 )
 
@@ -64,265 +65,296 @@ func TestBrowserConnectionFlows(t *testing.T) {
 	tab.waitFor("the login form", `!document.getElementById('login-view').hidden`)
 	tab.watchMessages()
 
-	if !t.Run("tenant picker", func(t *testing.T) {
-		tab := tab.in(t)
-		got := tab.eval(`JSON.stringify({hidden: document.getElementById('tenant-field').hidden,
-			options: [...document.getElementById('tenant').options].map(o => o.value + '=' + o.text)})`)
-		want := `{"hidden":false,"options":["acme=Acme Lending","beta=Beta Credit"]}`
-		if got != want {
-			t.Errorf("tenant picker = %s, want %s", got, want)
-		}
-	}) {
-		return
+	f := &connectionFlows{s: s, r: r, proxy: proxy, b: b, tab: tab, bankLogin: bankLogin, bankPassword: bankPassword}
+	// Each step builds on the one before: the first to fail ends the test.
+	steps := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"tenant picker", f.tenantPicker},
+		{"2.0 login shows a live token countdown", f.tokenCountdown},
+		{"2.0 connection goes to Basiq and reaches success", f.connect20},
+		{"2.0 a refusal that is not token expiry is shown once, credentials sent once", f.refusal20},
+		{"3.0 consent UI round trip shows the true outcome", f.consent30},
+		{"bank credentials never reached the BFF", f.credentialsNeverReachedBFF},
 	}
-
-	if !t.Run("2.0 login shows a live token countdown", func(t *testing.T) {
-		tab := tab.in(t)
-		tab.login("beta", "carol@beta.test", testPassword)
-		tab.waitFor("the 2.0 connect form", `document.getElementById('basiq-version').textContent === '2.0' &&
-			!document.getElementById('connect-form').hidden`)
-		countdown := regexp.MustCompile(`^\d{2}:\d{2}$`)
-		tab.waitFor("a token expiry countdown", `/^\d{2}:\d{2}$/.test(document.getElementById('token-expiry').textContent)`)
-		first := tab.text("token-expiry")
-		time.Sleep(2100 * time.Millisecond)
-		second := tab.text("token-expiry")
-		if !countdown.MatchString(second) || mmss(t, first)-mmss(t, second) < 1 || mmss(t, first)-mmss(t, second) > 4 {
-			t.Errorf("token-expiry went from %q to %q in 2.1 s; want a countdown by about 2 s", first, second)
+	for _, step := range steps {
+		if !t.Run(step.name, step.run) {
+			return
 		}
-		if mmss(t, first) < 55*60 {
-			t.Errorf("a fresh token expires in %s; want about 60:00", first)
-		}
-		if got := tab.eval(`JSON.stringify([document.cookie, localStorage.length, sessionStorage.length])`); got != `["",0,0]` {
-			t.Errorf("the page keeps state a script can read: [document.cookie, localStorage, sessionStorage] = %s", got)
-		}
-
-		// The first /auth/me came before the token that creates carol's Basiq user; the SPA
-		// asks again once that token is there, without waiting for the connect form.
-		var ids []string
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			ids = basiqUserIDsAfterFirstToken(t, proxy.exchanges())
-			if len(ids) > 0 && ids[len(ids)-1] != "" || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if len(ids) == 0 || ids[len(ids)-1] == "" {
-			t.Errorf("no GET /auth/me after the first token returned the Basiq user id: %q", ids)
-		}
-	}) {
-		return
 	}
-
-	if !t.Run("2.0 connection goes to Basiq and reaches success", func(t *testing.T) {
-		tab := tab.in(t)
-		if v := tab.value("institution"); v != "AU00000" {
-			t.Errorf("institution defaults to %q, want AU00000", v)
-		}
-		tab.do(
-			chromedp.SendKeys(chromedp.ID("login-id"), bankLogin),
-			chromedp.SendKeys(chromedp.ID("bank-password"), bankPassword),
-			chromedp.Click(chromedp.ID("connect-submit")),
-		)
-		tab.waitFor("every job step to succeed", `(() => {
-			const steps = [...document.querySelectorAll('#job-steps li')];
-			return steps.length === 3 && steps.every((li) => li.dataset.status === 'success') &&
-				document.getElementById('connect-result').textContent.startsWith('Connected');
-		})()`)
-		if got := tab.text("job-steps"); !strings.Contains(got, "verify-credentials success") || !strings.Contains(got, "retrieve-transactions success") {
-			t.Errorf("job-steps = %q", got)
-		}
-		if v := tab.value("bank-password"); v != "" {
-			t.Error("the bank password is still in its field after the request left")
-		}
-		seen := tab.seen()
-		if !slices.ContainsFunc(seen.Steps, func(s string) bool { return strings.Contains(s, "in-progress") }) {
-			t.Errorf("the page never showed a step in progress: %q", seen.Steps)
-		}
-		for _, m := range seen.Messages {
-			if strings.Contains(m, "no Basiq user") {
-				t.Errorf("the page showed %q although the BFF creates the Basiq user with the first token", m)
-			}
-		}
-		tab.screenshot("browser-2.0-connected")
-	}) {
-		return
-	}
-
-	if !t.Run("2.0 a refusal that is not token expiry is shown once, credentials sent once", func(t *testing.T) {
-		tab := tab.in(t)
-		before, tokensBefore := s.emu.Requests(emulator.RouteConnections), countExchanges(proxy.exchanges(), "/client-token")
-		// Basiq's answer to an account without the Connections feature.
-		s.emu.SetFault(emulator.Fault{Status: http.StatusForbidden, Code: "forbidden-access", Endpoint: emulator.RouteConnections})
-		defer s.emu.SetFault(emulator.Fault{})
-		tab.eval(`document.getElementById('login-id').value = ''`)
-		tab.do(
-			chromedp.SendKeys(chromedp.ID("login-id"), "refused"+bankLogin),
-			chromedp.SendKeys(chromedp.ID("bank-password"), bankPassword),
-			chromedp.Click(chromedp.ID("connect-submit")),
-		)
-		tab.waitFor("the refusal, with its code", `document.getElementById('connect-result').dataset.kind === 'error' &&
-			document.getElementById('connect-result').textContent.includes('forbidden-access') &&
-			!document.getElementById('connect-submit').disabled`)
-		time.Sleep(500 * time.Millisecond) // a re-post, if there were one, would have left by now
-		if got := s.emu.Requests(emulator.RouteConnections) - before; got != 1 {
-			t.Errorf("the bank credentials were posted %d times for one submit, want exactly 1", got)
-		}
-		if got := countExchanges(proxy.exchanges(), "/client-token") - tokensBefore; got != 0 {
-			t.Errorf("a 403 forbidden-access made the page fetch %d new tokens, want 0", got)
-		}
-		tab.screenshot("browser-2.0-refused")
-	}) {
-		return
-	}
-
-	if !t.Run("3.0 consent UI round trip shows the true outcome", func(t *testing.T) {
-		tab := tab.in(t)
-		tab.logout()
-		tab.login("acme", "alice@acme.test", testPassword)
-		tab.waitFor("the consent button", `document.getElementById('basiq-version').textContent === '3.0' &&
-			!document.getElementById('consent-block').hidden && document.getElementById('token-refreshed').textContent !== 'not yet'`)
-		alice := newClient(t, r.url)
-		alice.mustLogin("acme", "alice@acme.test", testPassword)
-		aliceID := alice.me().User.BasiqUserID
-		spaHome := jsString(proxy.url + "/")
-
-		// open clicks a button of the SPA and waits for the emulator's Consent UI. It checks the
-		// page is for alice, with a token of at least 50 minutes, and returns the action shown.
-		open := func(button string) string {
-			t.Helper()
-			tab.do(chromedp.Click(chromedp.ID(button)))
-			tab.waitFor("the emulator's Consent UI", fmt.Sprintf(`location.href.startsWith(%s) && document.getElementById('finish') !== null`, jsString(s.emuURL+"/home?")))
-			if got := tab.text("user"); aliceID == "" || got != aliceID {
-				t.Errorf("the Consent UI is for Basiq user %q, want alice's %q", got, aliceID)
-			}
-			page := mustURL(t, tab.eval(`location.href`))
-			info, ok := s.emu.Inspect(page.Query().Get("token"))
-			if left := time.Until(info.ExpiresAt); !ok || left < 50*time.Minute {
-				t.Errorf("the launch token has %v of life left (known: %v), want at least 50 minutes", left, ok)
-			}
-			return tab.eval(`document.getElementById('action')?.textContent ?? ''`)
-		}
-
-		// First visit: no consent yet, so Basiq's first-time flow (no action). The bank fails.
-		if action := open("connect-consent"); action != "" {
-			t.Errorf("a person without a consent was sent with action=%q, want none", action)
-		}
-		tab.do(chromedp.Click(chromedp.ID("finish-failed")))
-		tab.waitFor("the failure, in words, with a retry", fmt.Sprintf(`location.href === %s &&
-			document.getElementById('connect-result').dataset.kind === 'error' &&
-			document.getElementById('connect-result').textContent.includes('did not accept the login details') &&
-			!document.getElementById('connect-retry').hidden &&
-			[...document.querySelectorAll('#job-steps li')].some((li) => li.dataset.status === 'failed')`, spaHome))
-		if got := tab.text("connect-result"); strings.Contains(got, "connected.") {
-			t.Errorf("a failed job shows %q", got)
-		}
-		tab.screenshot("browser-3.0-failed")
-
-		// Try again, then close the Consent UI: nothing was connected.
-		open("connect-retry")
-		tab.do(chromedp.Click(chromedp.ID("close")))
-		tab.waitFor("nothing connected", fmt.Sprintf(`location.href === %s &&
-			document.getElementById('connect-result').textContent.startsWith('Nothing was connected')`, spaHome))
-
-		// Then the bank connects: the page says so only once the job succeeded.
-		open("connect-consent")
-		tab.do(chromedp.Click(chromedp.ID("finish")))
-		tab.waitFor("the SPA with the success message", fmt.Sprintf(`location.href === %s &&
-			document.getElementById('connect-result').textContent === 'Your bank is connected.' &&
-			document.getElementById('connect-result').dataset.kind === 'ok' &&
-			!document.getElementById('connect-another').hidden`, spaHome))
-		if got := tab.text("job-steps"); !strings.Contains(got, "verify-credentials success") || !strings.Contains(got, "retrieve-transactions success") {
-			t.Errorf("job-steps = %q", got)
-		}
-		tab.screenshot("browser-3.0-returned")
-
-		// Now alice has a consent: the default button sends her to add a bank (action=connect).
-		if action := open("connect-consent"); action != "connect" {
-			t.Errorf("a returning person with a consent was sent with action=%q, want connect", action)
-		}
-		tab.navigate(proxy.url)
-		tab.waitFor("the SPA again", `!document.getElementById('app-view').hidden`)
-
-		// The state was spent on the way back: the same return cannot be replayed, and a
-		// browser that tries lands on the page with an error, not on JSON.
-		var back string
-		for _, ex := range proxy.exchanges() {
-			if ex.path == "/connect/return" && strings.Contains(ex.rawURL, "jobIds=") {
-				back = ex.rawURL
-			}
-		}
-		replay := newClient(t, r.url).do("GET", back, "", nil)
-		if back == "" || replay.status != http.StatusSeeOther || replay.header.Get("Location") != "/?connect_error=invalid_state" {
-			t.Errorf("replaying the return %q: %d %q", back, replay.status, replay.header.Get("Location"))
-		}
-		tab.navigate(proxy.url + "/connect/return?state=forged.state")
-		tab.waitFor("the page with the error", fmt.Sprintf(`location.href === %s &&
-			document.getElementById('connect-result').textContent.includes('expired or was already used') &&
-			document.getElementById('connect-result').dataset.kind === 'error'`, spaHome))
-		tab.screenshot("browser-3.0-bad-state")
-		tab.logout()
-		tab.screenshot("browser-signed-out")
-	}) {
-		return
-	}
-
-	if !t.Run("bank credentials never reached the BFF", func(t *testing.T) {
-		var got []string
-		for _, c := range s.emu.ConnectionsReceived() {
-			got = append(got, c.LoginID+"/"+c.Password+"/"+c.InstitutionID)
-		}
-		if want := bankLogin + "/" + bankPassword + "/AU00000"; len(got) != 1 || got[0] != want {
-			t.Fatalf("Basiq received connections %q, want exactly [%s]", got, want)
-		}
-		exchanges := proxy.exchanges()
-		var sawLogin, sawToken bool
-		for _, ex := range exchanges {
-			dump := ex.dump()
-			sawLogin = sawLogin || ex.method == "POST" && ex.path == "/auth/login" && strings.Contains(dump, testPassword)
-			sawToken = sawToken || ex.path == "/client-token" && ex.status == 200
-			for _, secret := range []string{bankLogin, bankPassword} {
-				if strings.Contains(dump, secret) {
-					t.Errorf("the bank credentials went through the BFF: %s %s", ex.method, ex.path)
-				}
-			}
-		}
-		// The recording is complete enough to mean something: it holds the app login's body
-		// and the token fetches.
-		if !sawLogin || !sawToken || len(exchanges) < 10 {
-			t.Errorf("the proxy recorded %d exchanges (login with body: %v, token: %v); the browser did not use it", len(exchanges), sawLogin, sawToken)
-		}
-		for _, secret := range []string{bankLogin, bankPassword} {
-			if strings.Contains(r.logs.String(), secret) {
-				t.Error("the bank credentials appear in the BFF's logs")
-			}
-		}
-	}) {
-		return
-	}
-
 	// The console watch above would pass vacuously if it could not see what it looks for.
-	t.Run("the console watch sees CSP violations and exceptions", func(t *testing.T) {
-		probe := b.tab(t, allowNetwork(proxy.url+"/auth/me", 401))
-		probe.navigate(proxy.url)
-		probe.waitFor("the SPA", `!document.getElementById('login-view').hidden`)
-		probe.eval(`document.head.append(Object.assign(document.createElement('script'), {textContent: 'window.inlineRan = true'})), 'ok'`)
-		probe.evalAwait(`new Promise((resolve) => {
-			setTimeout(() => { throw new Error('probe exception'); });
-			setTimeout(() => resolve('thrown'), 10);
-		})`)
-		var csp, exception bool
-		for _, p := range probe.takeProblems() {
-			csp = csp || strings.Contains(p, "Content Security Policy")
-			exception = exception || strings.Contains(p, "probe exception")
+	t.Run("the console watch sees CSP violations and exceptions", f.consoleWatch)
+}
+
+// connectionFlows is what the steps of TestBrowserConnectionFlows share: the stack, its one
+// replica behind the recording proxy, the browser and its tab, and the bank credentials typed
+// into the page.
+type connectionFlows struct {
+	s                       *stack
+	r                       *replica
+	proxy                   *recordingProxy
+	b                       *browser
+	tab                     *tab
+	bankLogin, bankPassword string
+}
+
+// tenantPicker: the login form offers both tenants, by name.
+func (f *connectionFlows) tenantPicker(t *testing.T) {
+	tab := f.tab.in(t)
+	got := tab.eval(`JSON.stringify({hidden: document.getElementById('tenant-field').hidden,
+		options: [...document.getElementById('tenant').options].map(o => o.value + '=' + o.text)})`)
+	want := `{"hidden":false,"options":["acme=Acme Lending","beta=Beta Credit"]}`
+	if got != want {
+		t.Errorf("tenant picker = %s, want %s", got, want)
+	}
+}
+
+// tokenCountdown: a 2.0 login shows a token expiry that counts down, the page keeps no state a
+// script can read, and the SPA learns the Basiq user id created with the first token.
+func (f *connectionFlows) tokenCountdown(t *testing.T) {
+	tab := f.tab.in(t)
+	tab.login("beta", "carol@beta.test", testPassword)
+	tab.waitFor("the 2.0 connect form", `document.getElementById('basiq-version').textContent === '2.0' &&
+		!document.getElementById('connect-form').hidden`)
+	countdown := regexp.MustCompile(`^\d{2}:\d{2}$`)
+	tab.waitFor("a token expiry countdown", `/^\d{2}:\d{2}$/.test(document.getElementById('token-expiry').textContent)`)
+	first := tab.text("token-expiry")
+	time.Sleep(2100 * time.Millisecond)
+	second := tab.text("token-expiry")
+	if !countdown.MatchString(second) || mmss(t, first)-mmss(t, second) < 1 || mmss(t, first)-mmss(t, second) > 4 {
+		t.Errorf("token-expiry went from %q to %q in 2.1 s; want a countdown by about 2 s", first, second)
+	}
+	if mmss(t, first) < 55*60 {
+		t.Errorf("a fresh token expires in %s; want about 60:00", first)
+	}
+	if got := tab.eval(`JSON.stringify([document.cookie, localStorage.length, sessionStorage.length])`); got != `["",0,0]` {
+		t.Errorf("the page keeps state a script can read: [document.cookie, localStorage, sessionStorage] = %s", got)
+	}
+
+	// The first /auth/me came before the token that creates carol's Basiq user; the SPA
+	// asks again once that token is there, without waiting for the connect form.
+	var ids []string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ids = basiqUserIDsAfterFirstToken(t, f.proxy.exchanges())
+		if len(ids) > 0 && ids[len(ids)-1] != "" || time.Now().After(deadline) {
+			break
 		}
-		if !csp || !exception {
-			t.Errorf("the watch saw a CSP violation: %v, an uncaught exception: %v", csp, exception)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(ids) == 0 || ids[len(ids)-1] == "" {
+		t.Errorf("no GET /auth/me after the first token returned the Basiq user id: %q", ids)
+	}
+}
+
+// connect20: the 2.0 form sends the bank login to Basiq and follows the job to success.
+func (f *connectionFlows) connect20(t *testing.T) {
+	tab := f.tab.in(t)
+	if v := tab.value("institution"); v != "AU00000" {
+		t.Errorf("institution defaults to %q, want AU00000", v)
+	}
+	tab.do(
+		chromedp.SendKeys(chromedp.ID("login-id"), f.bankLogin),
+		chromedp.SendKeys(chromedp.ID("bank-password"), f.bankPassword),
+		chromedp.Click(chromedp.ID("connect-submit")),
+	)
+	tab.waitFor("every job step to succeed", `(() => {
+		const steps = [...document.querySelectorAll('#job-steps li')];
+		return steps.length === 3 && steps.every((li) => li.dataset.status === 'success') &&
+			document.getElementById('connect-result').textContent.startsWith('Connected');
+	})()`)
+	if got := tab.text("job-steps"); !strings.Contains(got, "verify-credentials success") || !strings.Contains(got, "retrieve-transactions success") {
+		t.Errorf("job-steps = %q", got)
+	}
+	if v := tab.value("bank-password"); v != "" {
+		t.Error("the bank password is still in its field after the request left")
+	}
+	seen := tab.seen()
+	if !slices.ContainsFunc(seen.Steps, func(s string) bool { return strings.Contains(s, "in-progress") }) {
+		t.Errorf("the page never showed a step in progress: %q", seen.Steps)
+	}
+	for _, m := range seen.Messages {
+		if strings.Contains(m, "no Basiq user") {
+			t.Errorf("the page showed %q although the BFF creates the Basiq user with the first token", m)
 		}
-		if ran := probe.eval(`String(window.inlineRan === true)`); ran != "false" {
-			t.Error("an inline script ran under the BFF's CSP")
+	}
+	tab.screenshot("browser-2.0-connected")
+}
+
+// refusal20: a refusal other than token expiry is shown once, and the credentials are posted
+// once.
+func (f *connectionFlows) refusal20(t *testing.T) {
+	tab := f.tab.in(t)
+	before, tokensBefore := f.s.emu.Requests(emulator.RouteConnections), countExchanges(f.proxy.exchanges(), "/client-token")
+	// Basiq's answer to an account without the Connections feature.
+	f.s.emu.SetFault(emulator.Fault{Status: http.StatusForbidden, Code: "forbidden-access", Endpoint: emulator.RouteConnections})
+	defer f.s.emu.SetFault(emulator.Fault{})
+	tab.eval(`document.getElementById('login-id').value = ''`)
+	tab.do(
+		chromedp.SendKeys(chromedp.ID("login-id"), "refused"+f.bankLogin),
+		chromedp.SendKeys(chromedp.ID("bank-password"), f.bankPassword),
+		chromedp.Click(chromedp.ID("connect-submit")),
+	)
+	tab.waitFor("the refusal, with its code", `document.getElementById('connect-result').dataset.kind === 'error' &&
+		document.getElementById('connect-result').textContent.includes('forbidden-access') &&
+		!document.getElementById('connect-submit').disabled`)
+	time.Sleep(500 * time.Millisecond) // a re-post, if there were one, would have left by now
+	if got := f.s.emu.Requests(emulator.RouteConnections) - before; got != 1 {
+		t.Errorf("the bank credentials were posted %d times for one submit, want exactly 1", got)
+	}
+	if got := countExchanges(f.proxy.exchanges(), "/client-token") - tokensBefore; got != 0 {
+		t.Errorf("a 403 forbidden-access made the page fetch %d new tokens, want 0", got)
+	}
+	tab.screenshot("browser-2.0-refused")
+}
+
+// consent30: the 3.0 Consent UI round trip shows the true outcome of each visit, and its state
+// cannot be replayed or forged.
+func (f *connectionFlows) consent30(t *testing.T) {
+	tab := f.tab.in(t)
+	tab.logout()
+	tab.login("acme", "alice@acme.test", testPassword)
+	tab.waitFor("the consent button", `document.getElementById('basiq-version').textContent === '3.0' &&
+		!document.getElementById('consent-block').hidden && document.getElementById('token-refreshed').textContent !== 'not yet'`)
+	alice := newClient(t, f.r.url)
+	alice.mustLogin("acme", "alice@acme.test", testPassword)
+	aliceID := alice.me().User.BasiqUserID
+	spaHome := jsString(f.proxy.url + "/")
+
+	// open clicks a button of the SPA and waits for the emulator's Consent UI. It checks the
+	// page is for alice, with a token of at least 50 minutes, and returns the action shown.
+	open := func(button string) string {
+		t.Helper()
+		tab.do(chromedp.Click(chromedp.ID(button)))
+		tab.waitFor("the emulator's Consent UI", fmt.Sprintf(`location.href.startsWith(%s) && document.getElementById('finish') !== null`, jsString(f.s.emuURL+"/home?")))
+		if got := tab.text("user"); aliceID == "" || got != aliceID {
+			t.Errorf("the Consent UI is for Basiq user %q, want alice's %q", got, aliceID)
 		}
-	})
+		page := mustURL(t, tab.eval(`location.href`))
+		info, ok := f.s.emu.Inspect(page.Query().Get("token"))
+		if left := time.Until(info.ExpiresAt); !ok || left < 50*time.Minute {
+			t.Errorf("the launch token has %v of life left (known: %v), want at least 50 minutes", left, ok)
+		}
+		return tab.eval(`document.getElementById('action')?.textContent ?? ''`)
+	}
+
+	// First visit: no consent yet, so Basiq's first-time flow (no action). The bank fails.
+	if action := open("connect-consent"); action != "" {
+		t.Errorf("a person without a consent was sent with action=%q, want none", action)
+	}
+	tab.do(chromedp.Click(chromedp.ID("finish-failed")))
+	tab.waitFor("the failure, in words, with a retry", fmt.Sprintf(`location.href === %s &&
+		document.getElementById('connect-result').dataset.kind === 'error' &&
+		document.getElementById('connect-result').textContent.includes('did not accept the login details') &&
+		!document.getElementById('connect-retry').hidden &&
+		[...document.querySelectorAll('#job-steps li')].some((li) => li.dataset.status === 'failed')`, spaHome))
+	if got := tab.text("connect-result"); strings.Contains(got, "connected.") {
+		t.Errorf("a failed job shows %q", got)
+	}
+	tab.screenshot("browser-3.0-failed")
+
+	// Try again, then close the Consent UI: nothing was connected.
+	open("connect-retry")
+	tab.do(chromedp.Click(chromedp.ID("close")))
+	tab.waitFor("nothing connected", fmt.Sprintf(`location.href === %s &&
+		document.getElementById('connect-result').textContent.startsWith('Nothing was connected')`, spaHome))
+
+	// Then the bank connects: the page says so only once the job succeeded.
+	open("connect-consent")
+	tab.do(chromedp.Click(chromedp.ID("finish")))
+	tab.waitFor("the SPA with the success message", fmt.Sprintf(`location.href === %s &&
+		document.getElementById('connect-result').textContent === 'Your bank is connected.' &&
+		document.getElementById('connect-result').dataset.kind === 'ok' &&
+		!document.getElementById('connect-another').hidden`, spaHome))
+	if got := tab.text("job-steps"); !strings.Contains(got, "verify-credentials success") || !strings.Contains(got, "retrieve-transactions success") {
+		t.Errorf("job-steps = %q", got)
+	}
+	tab.screenshot("browser-3.0-returned")
+
+	// Now alice has a consent: the default button sends her to add a bank (action=connect).
+	if action := open("connect-consent"); action != "connect" {
+		t.Errorf("a returning person with a consent was sent with action=%q, want connect", action)
+	}
+	tab.navigate(f.proxy.url)
+	tab.waitFor("the SPA again", `!document.getElementById('app-view').hidden`)
+
+	// The state was spent on the way back: the same return cannot be replayed, and a
+	// browser that tries lands on the page with an error, not on JSON.
+	var back string
+	for _, ex := range f.proxy.exchanges() {
+		if ex.path == "/connect/return" && strings.Contains(ex.rawURL, "jobIds=") {
+			back = ex.rawURL
+		}
+	}
+	replay := newClient(t, f.r.url).do("GET", back, "", nil)
+	if back == "" || replay.status != http.StatusSeeOther || replay.header.Get("Location") != "/?connect_error=invalid_state" {
+		t.Errorf("replaying the return %q: %d %q", back, replay.status, replay.header.Get("Location"))
+	}
+	tab.navigate(f.proxy.url + "/connect/return?state=forged.state")
+	tab.waitFor("the page with the error", fmt.Sprintf(`location.href === %s &&
+		document.getElementById('connect-result').textContent.includes('expired or was already used') &&
+		document.getElementById('connect-result').dataset.kind === 'error'`, spaHome))
+	tab.screenshot("browser-3.0-bad-state")
+	tab.logout()
+	tab.screenshot("browser-signed-out")
+}
+
+// credentialsNeverReachedBFF: Basiq received the bank credentials, and neither the BFF's
+// traffic nor its logs hold them.
+func (f *connectionFlows) credentialsNeverReachedBFF(t *testing.T) {
+	var got []string
+	for _, c := range f.s.emu.ConnectionsReceived() {
+		got = append(got, c.LoginID+"/"+c.Password+"/"+c.InstitutionID)
+	}
+	if want := f.bankLogin + "/" + f.bankPassword + "/AU00000"; len(got) != 1 || got[0] != want {
+		t.Fatalf("Basiq received connections %q, want exactly [%s]", got, want)
+	}
+	exchanges := f.proxy.exchanges()
+	var sawLogin, sawToken bool
+	for _, ex := range exchanges {
+		dump := ex.dump()
+		sawLogin = sawLogin || ex.method == "POST" && ex.path == "/auth/login" && strings.Contains(dump, testPassword)
+		sawToken = sawToken || ex.path == "/client-token" && ex.status == 200
+		for _, secret := range []string{f.bankLogin, f.bankPassword} {
+			if strings.Contains(dump, secret) {
+				t.Errorf("the bank credentials went through the BFF: %s %s", ex.method, ex.path)
+			}
+		}
+	}
+	// The recording is complete enough to mean something: it holds the app login's body
+	// and the token fetches.
+	if !sawLogin || !sawToken || len(exchanges) < 10 {
+		t.Errorf("the proxy recorded %d exchanges (login with body: %v, token: %v); the browser did not use it", len(exchanges), sawLogin, sawToken)
+	}
+	for _, secret := range []string{f.bankLogin, f.bankPassword} {
+		if strings.Contains(f.r.logs.String(), secret) {
+			t.Error("the bank credentials appear in the BFF's logs")
+		}
+	}
+}
+
+// consoleWatch: the console watch sees CSP violations and exceptions.
+func (f *connectionFlows) consoleWatch(t *testing.T) {
+	probe := f.b.tab(t, allowNetwork(f.proxy.url+"/auth/me", 401))
+	probe.navigate(f.proxy.url)
+	probe.waitFor("the SPA", `!document.getElementById('login-view').hidden`)
+	probe.eval(`document.head.append(Object.assign(document.createElement('script'), {textContent: 'window.inlineRan = true'})), 'ok'`)
+	probe.evalAwait(`new Promise((resolve) => {
+		setTimeout(() => { throw new Error('probe exception'); });
+		setTimeout(() => resolve('thrown'), 10);
+	})`)
+	var csp, exception bool
+	for _, p := range probe.takeProblems() {
+		csp = csp || strings.Contains(p, "Content Security Policy")
+		exception = exception || strings.Contains(p, "probe exception")
+	}
+	if !csp || !exception {
+		t.Errorf("the watch saw a CSP violation: %v, an uncaught exception: %v", csp, exception)
+	}
+	if ran := probe.eval(`String(window.inlineRan === true)`); ran != "false" {
+		t.Error("an inline script ran under the BFF's CSP")
+	}
 }
 
 // TestBrowserCrossOriginSPA serves the SPA from an origin other than the BFF's, as a
@@ -411,7 +443,7 @@ func chromiumPath(t *testing.T) string {
 		err = fmt.Errorf("BFF_TEST_CHROMIUM=%s: %w", path, err)
 	}
 	if err != nil {
-		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
+		if testenv.Required() {
 			t.Fatalf("no Chromium, and BFF_TEST_REQUIRE_SERVICES=1: %v", err)
 		}
 		skipFor(t, skipNoChromium, fmt.Sprintf("%v: set BFF_TEST_CHROMIUM or put chromium on PATH", err))

@@ -16,6 +16,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/basiq"
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/buildinfo"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // runCLI runs one command with the given environment and stdin.
@@ -213,7 +214,7 @@ func TestEmulatorCommand(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	go func() {
 		done <- run(ctx, []string{"server", "emulator", "--listen", addr}, func(string) string { return "" },
 			strings.NewReader(""), out, io.Discard)

@@ -27,6 +27,46 @@ func TestClientTokenTwoTenants(t *testing.T) {
 
 	alice := newClient(t, r.url)
 	alice.mustLogin("acme", "alice@acme.test", testPassword)
+	tok, info := checkBoundToken(t, s, alice)
+
+	checkServedFromCache(t, s, alice, tok)
+
+	bob := newClient(t, r.url)
+	bob.mustLogin("acme", "bob@acme.test", testPassword)
+	bobTok := bob.mustToken()
+	bobInfo, _ := s.emu.Inspect(bobTok.AccessToken)
+	if bobTok.AccessToken == tok.AccessToken || bobInfo.UserID == info.UserID || bobInfo.UserID != bob.me().User.BasiqUserID {
+		t.Errorf("bob's token must be his own: bound to %q (alice %q)", bobInfo.UserID, info.UserID)
+	}
+
+	checkSharedTenantToken(t, s, r)
+
+	checkMintKeys(t, s, info.UserID, bobInfo.UserID)
+
+	if tenants := alice.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"}); strings.Contains(string(tenants.body), "demo") {
+		t.Errorf("a configured deployment calls itself demo: %s", tenants.body)
+	}
+
+	checkTokenMetrics(t, r)
+
+	t.Run("the cache keys hold every mint parameter, under the configured prefix", func(t *testing.T) {
+		s.needRedisFor(t, "reads the token keys in Redis")
+		keys := strings.Join(kvtest.Keys(t, s.redisURL, s.prefix+"tok:*"), "\n")
+		for _, want := range []string{
+			s.prefix + "tok:acme:acme-1:", ":CLIENT_ACCESS:" + info.UserID,
+			s.prefix + "tok:beta:beta-1:", ":CLIENT_ACCESS:-",
+		} {
+			if !strings.Contains(keys, want) {
+				t.Errorf("Redis keys lack %q:\n%s", want, keys)
+			}
+		}
+	})
+}
+
+// checkBoundToken fetches alice's first token and checks it: a Bearer token of acme's key,
+// scope and version, bound to her Basiq user, with the Basiq settings her /auth/me reports.
+func checkBoundToken(t *testing.T, s *stack, alice *client) (tokenResponse, emulator.TokenInfo) {
+	t.Helper()
 	tok := alice.mustToken()
 	if tok.TokenType != "Bearer" || tok.ExpiresIn <= 0 || tok.ExpiresIn > 3600 {
 		t.Fatalf("token = %+v, want Bearer with 0 < expires_in <= 3600", tok)
@@ -45,7 +85,13 @@ func TestClientTokenTwoTenants(t *testing.T) {
 	if me.Basiq.Version != "3.0" || me.Basiq.APIURL != s.emuURL || me.Basiq.ConsentURL != s.emuURL+"/home" {
 		t.Errorf("me.basiq = %+v", me.Basiq)
 	}
+	return tok, info
+}
 
+// checkServedFromCache: a second request gets the same token, no younger, without calling
+// Basiq's /token.
+func checkServedFromCache(t *testing.T, s *stack, alice *client, tok tokenResponse) {
+	t.Helper()
 	calls := s.emu.TokenCalls()
 	again := alice.mustToken()
 	if again.AccessToken != tok.AccessToken {
@@ -57,15 +103,12 @@ func TestClientTokenTwoTenants(t *testing.T) {
 	if got := s.emu.TokenCalls(); got != calls {
 		t.Errorf("the second request called /token: %d calls, want %d", got, calls)
 	}
+}
 
-	bob := newClient(t, r.url)
-	bob.mustLogin("acme", "bob@acme.test", testPassword)
-	bobTok := bob.mustToken()
-	bobInfo, _ := s.emu.Inspect(bobTok.AccessToken)
-	if bobTok.AccessToken == tok.AccessToken || bobInfo.UserID == info.UserID || bobInfo.UserID != bob.me().User.BasiqUserID {
-		t.Errorf("bob's token must be his own: bound to %q (alice %q)", bobInfo.UserID, info.UserID)
-	}
-
+// checkSharedTenantToken: the two people of the 2.0 tenant beta share one unbound token of
+// beta's key, and each still has a Basiq user to create connections for.
+func checkSharedTenantToken(t *testing.T, s *stack, r *replica) {
+	t.Helper()
 	carol, dave := newClient(t, r.url), newClient(t, r.url)
 	carol.mustLogin("beta", "carol@beta.test", testPassword)
 	dave.mustLogin("beta", "dave@beta.test", testPassword)
@@ -80,12 +123,17 @@ func TestClientTokenTwoTenants(t *testing.T) {
 	if carol.me().User.BasiqUserID == "" {
 		t.Error("a 2.0 user has no Basiq user to create connections for")
 	}
+}
 
+// checkMintKeys: every CLIENT_ACCESS mint used the minting tenant's own key: one for beta,
+// and one with acme's key (none with beta's) for each acme Basiq user.
+func checkMintKeys(t *testing.T, s *stack, acmeUsers ...string) {
+	t.Helper()
 	// Every CLIENT_ACCESS mint used the minting tenant's own key.
 	if n := s.emu.Minted(s.keys["BETA_KEY"], "CLIENT_ACCESS", ""); n != 1 {
 		t.Errorf("beta client mints = %d, want 1", n)
 	}
-	for _, who := range []string{info.UserID, bobInfo.UserID} {
+	for _, who := range acmeUsers {
 		if n := s.emu.Minted(s.keys["BETA_KEY"], "CLIENT_ACCESS", who); n != 0 {
 			t.Errorf("an acme user's token was minted with beta's key")
 		}
@@ -93,11 +141,11 @@ func TestClientTokenTwoTenants(t *testing.T) {
 			t.Errorf("acme mints for %s = %d, want 1", who, n)
 		}
 	}
+}
 
-	if tenants := alice.do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"}); strings.Contains(string(tenants.body), "demo") {
-		t.Errorf("a configured deployment calls itself demo: %s", tenants.body)
-	}
-
+// checkTokenMetrics: the counters of tokens served, Basiq calls, requests and sessions moved.
+func checkTokenMetrics(t *testing.T, r *replica) {
+	t.Helper()
 	// The counters moved.
 	scrape := newClient(t, r.admin).do("GET", "/metrics", "", nil)
 	for _, want := range []string{
@@ -112,19 +160,6 @@ func TestClientTokenTwoTenants(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-
-	t.Run("the cache keys hold every mint parameter, under the configured prefix", func(t *testing.T) {
-		s.needRedisFor(t, "reads the token keys in Redis")
-		keys := strings.Join(kvtest.Keys(t, s.redisURL, s.prefix+"tok:*"), "\n")
-		for _, want := range []string{
-			s.prefix + "tok:acme:acme-1:", ":CLIENT_ACCESS:" + info.UserID,
-			s.prefix + "tok:beta:beta-1:", ":CLIENT_ACCESS:-",
-		} {
-			if !strings.Contains(keys, want) {
-				t.Errorf("Redis keys lack %q:\n%s", want, keys)
-			}
-		}
-	})
 }
 
 // TestConcurrentFirstRequestsCreateOneBasiqUser: Basiq does not de-duplicate users, so 50

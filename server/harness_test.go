@@ -16,13 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/basiq/emulator"
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
 	"github.com/basiq-bff/bff/server/internal/store/storetest"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // stack is a test deployment: the Basiq emulator, a config file, a database and a kv store.
@@ -258,27 +258,9 @@ func (s *stack) addUser(tenant, email, password string) {
 // replica is one running BFF process (in-process, through run).
 type replica struct {
 	url, admin string
-	logs       *syncBuffer
+	logs       *testenv.Buffer // tests read them to prove nothing secret is logged
 	stop       context.CancelFunc
 	done       chan error
-}
-
-// syncBuffer collects a replica's logs; tests read them to prove nothing secret is logged.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // needRedis skips the test unless the stack's replicas share a Redis: the test runs more than
@@ -348,7 +330,7 @@ func startReplicaTo(t testing.TB, getenv func(string) string, w io.Writer) *repl
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	r := &replica{logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	r := &replica{logs: &testenv.Buffer{}, stop: cancel, done: make(chan error, 1)}
 	var logs io.Writer = r.logs
 	if w != nil {
 		logs = w

@@ -48,6 +48,119 @@ func TestLoad(t *testing.T) {
 	if os.Getenv("BFF_LOAD") != "1" {
 		skipFor(t, skipNoLoad, "set BFF_LOAD=1 to run the load test (scripts/load.sh does)")
 	}
+	set := loadSettingsFromEnv(t)
+
+	if set.mode == "refresh" {
+		loadRefresh(t, set.conns, set.dur, set.version)
+		return
+	}
+
+	logMode := os.Getenv("BFF_LOAD_LOGS")
+	if logMode == "" {
+		logMode = "file"
+	}
+	logTo, drainLogs := loadLogWriter(t, logMode)
+	h := startHotStackWith(t, stackOptions{logTo: logTo, extra: "client_token:\n  rate_limit: 1000000000\n"})
+	// Registered after the replica's cleanup, so it runs before it: a slow log reader
+	// speeds up while the replica stops and writes out its buffer.
+	t.Cleanup(drainLogs)
+	hot := h.v2
+	if set.version == "v3" {
+		hot = h.v3
+	}
+	targets := []target{hot, startBareEcho(t), startBaseline(t)}
+	sizes := bodySizes(t, targets)
+
+	// BFF_LOAD_PROFILE=DIR writes a CPU profile of the hot path's measured phases and, at
+	// the end, the process's allocation profile (load client and references included).
+	profileDir := os.Getenv("BFF_LOAD_PROFILE")
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer writeAllocsProfile(t, profileDir)
+	}
+
+	client := loadClient(t)
+	// One latency buffer per worker, allocated and touched once, reused by every phase.
+	var bufs [][]time.Duration
+	if client == "go" {
+		bufs = newLoadBufs(set.conns, set.dur)
+	}
+	phase := func(tg target, d time.Duration, record bool) loadResult {
+		if client == "wrk" {
+			return runWrk(t, tg, set.conns, d)
+		}
+		if !record {
+			return runPhase(t, tg, set.conns, d, nil, nil)
+		}
+		return runPhase(t, tg, set.conns, d, bufs, nil)
+	}
+
+	results := make([][]loadResult, len(targets))
+	for round := range set.rounds {
+		for i, tg := range targets {
+			// Warm-up: connections, pools and caches, nothing recorded.
+			if w := phase(tg, loadWarmup, false); w.errors > 0 {
+				t.Errorf("%s warm-up: %d failed requests, first: %v", tg.name, w.errors, w.firstErr)
+			}
+			stopProfile := func() {}
+			if i == 0 {
+				stopProfile = startLoadProfile(t, profileDir)
+			}
+			r := phase(tg, set.dur, true)
+			stopProfile()
+			r.round = round + 1
+			results[i] = append(results[i], r)
+			t.Logf("round %d %s: %.0f req/s", r.round, tg.name, r.rps)
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nGET load, %d keep-alive connections, %s per round after a %s warm-up, %d rounds alternating, GOMAXPROCS=%d\n",
+		set.conns, set.dur, loadWarmup, set.rounds, runtime.GOMAXPROCS(0))
+	allocsOf := "the servers only (wrk runs outside)"
+	if client == "go" {
+		allocsOf = "the whole process, the Go load client included"
+	}
+	fmt.Fprintf(&b, "load client: %s; BFF logs: %s (info level, log buffer as shipped); allocs/req: %s\n", client, logMode, allocsOf)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tallocs/req\tCPU/req\tbody bytes\t")
+	medians := make([]loadResult, len(targets))
+	for i, tg := range targets {
+		for _, r := range results[i] {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", tg.name, r.round, r.row(sizes[i]))
+		}
+		medians[i] = medianRound(results[i])
+	}
+	for i, tg := range targets {
+		fmt.Fprintf(tw, "%s\tmedian (%d)\t%s\n", tg.name, medians[i].round, medians[i].row(sizes[i]))
+	}
+	tw.Flush()
+	writeLoadRatios(&b, results, medians)
+	if logMode == "slowpipe" {
+		fmt.Fprintf(&b, "log reader: %d bytes every %s; log lines dropped by the BFF's log buffer: routine %.0f, priority %.0f\n",
+			slowPipeChunk, slowPipeEvery, counter(t, h.r, "bff_log_lines_dropped_total", `class="routine"`),
+			counter(t, h.r, "bff_log_lines_dropped_total", `class="priority"`))
+	}
+	t.Log(b.String())
+	fmt.Print(b.String())
+
+	checkLoadRounds(t, targets, results)
+}
+
+// loadSettings are TestLoad's knobs, read from the environment.
+type loadSettings struct {
+	mode          string // compare or refresh
+	conns, rounds int
+	dur           time.Duration
+	version       string // v2 or v3
+}
+
+// loadSettingsFromEnv reads the knobs, with their defaults and bounds, and checks that the
+// services are on this machine.
+func loadSettingsFromEnv(t *testing.T) loadSettings {
+	t.Helper()
 	mode := os.Getenv("BFF_LOAD_MODE")
 	if mode == "" {
 		mode = "compare"
@@ -81,26 +194,12 @@ func TestLoad(t *testing.T) {
 			requireLoopback(t, v)
 		}
 	}
+	return loadSettings{mode: mode, conns: conns, rounds: rounds, dur: dur, version: version}
+}
 
-	if mode == "refresh" {
-		loadRefresh(t, conns, dur, version)
-		return
-	}
-
-	logMode := os.Getenv("BFF_LOAD_LOGS")
-	if logMode == "" {
-		logMode = "file"
-	}
-	logTo, drainLogs := loadLogWriter(t, logMode)
-	h := startHotStackWith(t, stackOptions{logTo: logTo, extra: "client_token:\n  rate_limit: 1000000000\n"})
-	// Registered after the replica's cleanup, so it runs before it: a slow log reader
-	// speeds up while the replica stops and writes out its buffer.
-	t.Cleanup(drainLogs)
-	hot := h.v2
-	if version == "v3" {
-		hot = h.v3
-	}
-	targets := []target{hot, startBareEcho(t), startBaseline(t)}
+// bodySizes fetches each target once, over loopback only, and returns the size of its answer.
+func bodySizes(t *testing.T, targets []target) []int64 {
+	t.Helper()
 	sizes := make([]int64, len(targets))
 	for i, tg := range targets {
 		requireLoopback(t, tg.url)
@@ -112,99 +211,13 @@ func TestLoad(t *testing.T) {
 		}
 		sizes[i] = n
 	}
+	return sizes
+}
 
-	// BFF_LOAD_PROFILE=DIR writes a CPU profile of the hot path's measured phases and, at
-	// the end, the process's allocation profile (load client and references included).
-	profileDir := os.Getenv("BFF_LOAD_PROFILE")
-	if profileDir != "" {
-		if err := os.MkdirAll(profileDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		defer writeAllocsProfile(t, profileDir)
-	}
-
-	client := loadClient(t)
-	// One latency buffer per worker, allocated and touched once, reused by every phase.
-	var bufs [][]time.Duration
-	if client == "go" {
-		bufs = newLoadBufs(conns, dur)
-	}
-	phase := func(tg target, d time.Duration, record bool) loadResult {
-		if client == "wrk" {
-			return runWrk(t, tg, conns, d)
-		}
-		if !record {
-			return runPhase(t, tg, conns, d, nil, nil)
-		}
-		return runPhase(t, tg, conns, d, bufs, nil)
-	}
-
-	results := make([][]loadResult, len(targets))
-	for round := range rounds {
-		for i, tg := range targets {
-			// Warm-up: connections, pools and caches, nothing recorded.
-			if w := phase(tg, loadWarmup, false); w.errors > 0 {
-				t.Errorf("%s warm-up: %d failed requests, first: %v", tg.name, w.errors, w.firstErr)
-			}
-			stopProfile := func() {}
-			if i == 0 {
-				stopProfile = startLoadProfile(t, profileDir)
-			}
-			r := phase(tg, dur, true)
-			stopProfile()
-			r.round = round + 1
-			results[i] = append(results[i], r)
-			t.Logf("round %d %s: %.0f req/s", r.round, tg.name, r.rps)
-		}
-	}
-
-	var b strings.Builder
-	fmt.Fprintf(&b, "\nGET load, %d keep-alive connections, %s per round after a %s warm-up, %d rounds alternating, GOMAXPROCS=%d\n",
-		conns, dur, loadWarmup, rounds, runtime.GOMAXPROCS(0))
-	allocsOf := "the servers only (wrk runs outside)"
-	if client == "go" {
-		allocsOf = "the whole process, the Go load client included"
-	}
-	fmt.Fprintf(&b, "load client: %s; BFF logs: %s (info level, log buffer as shipped); allocs/req: %s\n", client, logMode, allocsOf)
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tround\trequests\terrors\treq/s\tp50\tp99\tmax\tallocs/req\tCPU/req\tbody bytes\t")
-	medians := make([]loadResult, len(targets))
-	for i, tg := range targets {
-		for _, r := range results[i] {
-			fmt.Fprintf(tw, "%s\t%d\t%s\n", tg.name, r.round, r.row(sizes[i]))
-		}
-		medians[i] = medianRound(results[i])
-	}
-	for i, tg := range targets {
-		fmt.Fprintf(tw, "%s\tmedian (%d)\t%s\n", tg.name, medians[i].round, medians[i].row(sizes[i]))
-	}
-	tw.Flush()
-	// Rounds are paired: each round's targets ran back to back, so their ratio is less
-	// exposed to other load on the machine than the ratio of medians.
-	for i, name := range []string{"bare Echo", "Echo + 1 Redis GET"} {
-		var ratios []float64
-		for round := range results[0] {
-			ratios = append(ratios, results[0][round].rps/results[i+1][round].rps)
-		}
-		sorted := slices.Clone(ratios)
-		slices.Sort(sorted)
-		fmt.Fprintf(&b, "hot / %s req/s, per round: %.2f; median %.2fx\n", name, ratios, sorted[(len(sorted)-1)/2])
-	}
-	for i, name := range []string{"bare Echo (the limit)", "Echo + 1 Redis GET"} {
-		hotM, ref := medians[0], medians[i+1]
-		fmt.Fprintf(&b, "hot / %s: req/s %.2fx, p50 %.2fx, p99 %.2fx (%+.3f ms), allocs/req %+.1f, CPU/req %.2fx (%+.1fµs)\n", name,
-			hotM.rps/ref.rps, float64(hotM.p50)/float64(ref.p50), float64(hotM.p99)/float64(ref.p99),
-			float64(hotM.p99-ref.p99)/float64(time.Millisecond), hotM.allocs-ref.allocs,
-			float64(hotM.cpu)/float64(ref.cpu), float64(hotM.cpu-ref.cpu)/float64(time.Microsecond))
-	}
-	if logMode == "slowpipe" {
-		fmt.Fprintf(&b, "log reader: %d bytes every %s; log lines dropped by the BFF's log buffer: routine %.0f, priority %.0f\n",
-			slowPipeChunk, slowPipeEvery, counter(t, h.r, "bff_log_lines_dropped_total", `class="routine"`),
-			counter(t, h.r, "bff_log_lines_dropped_total", `class="priority"`))
-	}
-	t.Log(b.String())
-	fmt.Print(b.String())
-
+// checkLoadRounds: every measured round of every target ran without failures, within its
+// latency buffer, and with at least one successful request.
+func checkLoadRounds(t *testing.T, targets []target, results [][]loadResult) {
+	t.Helper()
 	for i, tg := range targets {
 		for _, r := range results[i] {
 			if r.errors > 0 {
@@ -217,6 +230,29 @@ func TestLoad(t *testing.T) {
 				t.Errorf("%s round %d: no successful request", tg.name, r.round)
 			}
 		}
+	}
+}
+
+// writeLoadRatios writes how the hot path (the first target) compares with the two references:
+// round by round, and median against median.
+func writeLoadRatios(b *strings.Builder, results [][]loadResult, medians []loadResult) {
+	// Rounds are paired: each round's targets ran back to back, so their ratio is less
+	// exposed to other load on the machine than the ratio of medians.
+	for i, name := range []string{"bare Echo", "Echo + 1 Redis GET"} {
+		var ratios []float64
+		for round := range results[0] {
+			ratios = append(ratios, results[0][round].rps/results[i+1][round].rps)
+		}
+		sorted := slices.Clone(ratios)
+		slices.Sort(sorted)
+		fmt.Fprintf(b, "hot / %s req/s, per round: %.2f; median %.2fx\n", name, ratios, sorted[(len(sorted)-1)/2])
+	}
+	for i, name := range []string{"bare Echo (the limit)", "Echo + 1 Redis GET"} {
+		hotM, ref := medians[0], medians[i+1]
+		fmt.Fprintf(b, "hot / %s: req/s %.2fx, p50 %.2fx, p99 %.2fx (%+.3f ms), allocs/req %+.1f, CPU/req %.2fx (%+.1fµs)\n", name,
+			hotM.rps/ref.rps, float64(hotM.p50)/float64(ref.p50), float64(hotM.p99)/float64(ref.p99),
+			float64(hotM.p99-ref.p99)/float64(time.Millisecond), hotM.allocs-ref.allocs,
+			float64(hotM.cpu)/float64(ref.cpu), float64(hotM.cpu-ref.cpu)/float64(time.Microsecond))
 	}
 }
 
@@ -303,34 +339,7 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 		wg.Go(func() {
 			w, c, h := &workers[i], clients[i], tg.header.Clone()
 			<-startGate
-			deadline := time.Now().Add(dur)
-			for {
-				begin := time.Now()
-				if !begin.Before(deadline) {
-					return
-				}
-				if bufs != nil && len(w.lat) == cap(w.lat) {
-					w.truncated = true
-					return
-				}
-				err := fetch(ctx, c, tg.url, h)
-				took := time.Since(begin)
-				if err != nil {
-					if w.errors == 0 {
-						w.firstErr = err
-					}
-					if w.errors++; w.errors >= loadMaxErrors {
-						return
-					}
-					continue
-				}
-				if bufs != nil {
-					w.lat = append(w.lat, took)
-				}
-				if stamps != nil {
-					w.at = append(w.at, begin.Sub(start))
-				}
-			}
+			w.run(ctx, c, tg.url, h, time.Now().Add(dur), start, bufs != nil, stamps != nil)
 		})
 	}
 	var ms runtime.MemStats
@@ -348,17 +357,54 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 		mallocs = ms.Mallocs - mallocs
 	}
 
+	return summarize(workers, start, elapsed, mallocs, cpu, stamps != nil)
+}
+
+// run sends requests to url until deadline, or until it has loadMaxErrors failures or (with
+// record) a full latency buffer. With record it keeps each request's latency; with stamp, also
+// when it began, since start.
+func (w *loadWorker) run(ctx context.Context, c *http.Client, url string, h http.Header, deadline, start time.Time, record, stamp bool) {
+	for {
+		begin := time.Now()
+		if !begin.Before(deadline) {
+			return
+		}
+		if record && len(w.lat) == cap(w.lat) {
+			w.truncated = true
+			return
+		}
+		err := fetch(ctx, c, url, h)
+		took := time.Since(begin)
+		if err != nil {
+			if w.errors == 0 {
+				w.firstErr = err
+			}
+			if w.errors++; w.errors >= loadMaxErrors {
+				return
+			}
+			continue
+		}
+		if record {
+			w.lat = append(w.lat, took)
+		}
+		if stamp {
+			w.at = append(w.at, begin.Sub(start))
+		}
+	}
+}
+
+// summarize joins the workers' records of a phase that ran elapsed from start, using mallocs
+// heap allocations and cpu process CPU time, into its result; stamped says the workers kept
+// when each request began.
+func summarize(workers []loadWorker, start time.Time, elapsed time.Duration, mallocs uint64, cpu time.Duration, stamped bool) loadResult {
 	var r loadResult
 	r.start = start
 	r.elapsed = elapsed
-	var all []time.Duration
-	if bufs != nil {
-		n := 0
-		for _, w := range workers {
-			n += len(w.lat)
-		}
-		all = make([]time.Duration, 0, n)
+	n := 0
+	for _, w := range workers {
+		n += len(w.lat)
 	}
+	all := make([]time.Duration, 0, n)
 	for _, w := range workers {
 		all = append(all, w.lat...)
 		r.errors += w.errors
@@ -367,7 +413,7 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 			r.firstErr = w.firstErr
 		}
 	}
-	if stamps != nil {
+	if stamped {
 		r.samples = make([]loadSample, 0, len(all))
 		for _, w := range workers {
 			for j, lat := range w.lat {
@@ -386,6 +432,74 @@ func runPhase(t *testing.T, tg target, conns int, dur time.Duration, bufs, stamp
 		r.cpu = cpu / time.Duration(len(all))
 	}
 	return r
+}
+
+// pollRefreshes watches emu's /token calls every refreshPoll until the returned function is
+// called, which returns when each new call was seen and how many.
+func pollRefreshes(ctx context.Context, emu *emulator.Emulator) func() []refreshMoment {
+	var moments []refreshMoment
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(refreshPoll)
+		defer tick.Stop()
+		last := emu.TokenCalls()
+		for {
+			select {
+			case <-pollCtx.Done():
+				return
+			case <-tick.C:
+				if n := emu.TokenCalls(); n > last {
+					moments = append(moments, refreshMoment{at: time.Now(), calls: n - last})
+					last = n
+				}
+			}
+		}
+	}()
+	return func() []refreshMoment {
+		stopPoll()
+		<-polled
+		return moments
+	}
+}
+
+// refreshSlices is a refresh run's latencies sliced by the refresh moments: their offsets from
+// the run's start (and how many fall inside it), the whole run, the requests within
+// refreshWindow of a refresh (all, and per refresh), and the rest.
+type refreshSlices struct {
+	offsets                []time.Duration
+	inRun                  int
+	whole, windows, steady []time.Duration
+	perWindow              [][]time.Duration
+}
+
+// sliceByRefresh slices r's samples by the refresh moments: a request belongs to the first
+// window its start falls in.
+func sliceByRefresh(r loadResult, moments []refreshMoment) refreshSlices {
+	offsets := make([]time.Duration, len(moments))
+	inRun := 0
+	for i, m := range moments {
+		offsets[i] = m.at.Sub(r.start)
+		if offsets[i] >= 0 && offsets[i] <= r.elapsed {
+			inRun++
+		}
+	}
+	var whole, windows, steady []time.Duration
+	perWindow := make([][]time.Duration, len(offsets))
+	for _, smp := range r.samples {
+		whole = append(whole, smp.lat)
+		w := slices.IndexFunc(offsets, func(o time.Duration) bool {
+			return smp.at >= o-refreshWindow && smp.at <= o+refreshWindow
+		})
+		if w < 0 {
+			steady = append(steady, smp.lat)
+			continue
+		}
+		windows = append(windows, smp.lat)
+		perWindow[w] = append(perWindow[w], smp.lat)
+	}
+	return refreshSlices{offsets: offsets, inRun: inRun, whole: whole, windows: windows, steady: steady, perWindow: perWindow}
 }
 
 // Slow log reader (BFF_LOAD_LOGS=slowpipe): a process manager that reads the BFF's stderr pipe
@@ -520,60 +634,17 @@ func loadRefresh(t *testing.T, conns int, dur time.Duration, version string) {
 
 	// The poller runs through the warm-up too, so a refresh there would be seen (and its
 	// window, if it reaches into the run, honoured).
-	var moments []refreshMoment
-	pollCtx, stopPoll := context.WithCancel(t.Context())
-	polled := make(chan struct{})
-	go func() {
-		defer close(polled)
-		tick := time.NewTicker(refreshPoll)
-		defer tick.Stop()
-		last := h.s.emu.TokenCalls()
-		for {
-			select {
-			case <-pollCtx.Done():
-				return
-			case <-tick.C:
-				if n := h.s.emu.TokenCalls(); n > last {
-					moments = append(moments, refreshMoment{at: time.Now(), calls: n - last})
-					last = n
-				}
-			}
-		}
-	}()
+	stopPoll := pollRefreshes(t.Context(), h.s.emu)
 	if w := runPhase(t, tg, conns, loadWarmup, nil, nil); w.errors > 0 {
 		t.Errorf("warm-up: %d failed requests, first: %v", w.errors, w.firstErr)
 	}
 	r := runPhase(t, tg, conns, dur, bufs, stamps)
-	stopPoll()
-	<-polled
+	moments := stopPoll()
 	upstream := counter(t, h.r, "bff_client_tokens_served_total", `source="upstream"`) - upstreamBefore
 	stale := counter(t, h.r, "bff_client_tokens_served_total", `source="stale"`) - staleBefore
 	waits := counter(t, h.r, "bff_lock_waits_total", `kind="request"`) - waitsBefore
 
-	// Offsets of the refresh moments from the run's start; a request belongs to the first
-	// window its start falls in.
-	offsets := make([]time.Duration, len(moments))
-	inRun := 0
-	for i, m := range moments {
-		offsets[i] = m.at.Sub(r.start)
-		if offsets[i] >= 0 && offsets[i] <= r.elapsed {
-			inRun++
-		}
-	}
-	var whole, windows, steady []time.Duration
-	perWindow := make([][]time.Duration, len(offsets))
-	for _, smp := range r.samples {
-		whole = append(whole, smp.lat)
-		w := slices.IndexFunc(offsets, func(o time.Duration) bool {
-			return smp.at >= o-refreshWindow && smp.at <= o+refreshWindow
-		})
-		if w < 0 {
-			steady = append(steady, smp.lat)
-			continue
-		}
-		windows = append(windows, smp.lat)
-		perWindow[w] = append(perWindow[w], smp.lat)
-	}
+	sl := sliceByRefresh(r, moments)
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s across refresh-ahead boundaries: %d keep-alive connections, %s after a %s warm-up, GOMAXPROCS=%d\n",
@@ -584,7 +655,7 @@ func loadRefresh(t *testing.T, conns int, dur time.Duration, version string) {
 		r.start.Sub(minted).Seconds(), r.requests, r.errors, r.rps)
 	for i, m := range moments {
 		fmt.Fprintf(&b, "refresh %d: %d /token call(s) seen at %+.3fs (token age %.2fs)\n",
-			i+1, m.calls, offsets[i].Seconds(), m.at.Sub(minted).Seconds())
+			i+1, m.calls, sl.offsets[i].Seconds(), m.at.Sub(minted).Seconds())
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "slice\trequests\tp50\tp99\tmax\t>= %s\t\n", refreshLatency)
@@ -594,12 +665,12 @@ func loadRefresh(t *testing.T, conns int, dur time.Duration, version string) {
 			st.p50.Round(time.Microsecond), st.p99.Round(time.Microsecond), st.maxLat.Round(time.Microsecond), st.slow)
 		return st
 	}
-	all := row("whole run", whole)
-	for i, lat := range perWindow {
-		row(fmt.Sprintf("refresh %d (%+.1fs ±%s)", i+1, offsets[i].Seconds(), refreshWindow), lat)
+	all := row("whole run", sl.whole)
+	for i, lat := range sl.perWindow {
+		row(fmt.Sprintf("refresh %d (%+.1fs ±%s)", i+1, sl.offsets[i].Seconds(), refreshWindow), lat)
 	}
-	win := row("all refresh windows", windows)
-	st := row("steady state", steady)
+	win := row("all refresh windows", sl.windows)
+	st := row("steady state", sl.steady)
 	tw.Flush()
 	if win.n > 0 && st.n > 0 {
 		fmt.Fprintf(&b, "ratio p99(refresh windows)/p99(steady) = %.2f\n", float64(win.p99)/float64(st.p99))
@@ -619,7 +690,7 @@ func loadRefresh(t *testing.T, conns int, dur time.Duration, version string) {
 	if r.requests == 0 {
 		t.Errorf("no successful request")
 	}
-	if inRun == 0 {
+	if sl.inRun == 0 {
 		t.Errorf("no refresh during the run: the numbers do not cover a refresh boundary")
 	}
 	if upstream > 0 {
@@ -783,53 +854,66 @@ func processCPU() time.Duration {
 func parseWrk(out string, r *loadResult) error {
 	var seen int
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) >= 4 && f[0] == "Latency" && !strings.HasSuffix(f[1], "%"):
-			d, err := parseWrkDuration(f[3])
-			if err != nil {
-				return err
-			}
-			r.maxLat = d
+		stat, err := parseWrkLine(line, r)
+		if err != nil {
+			return err
+		}
+		if stat {
 			seen++
-		case len(f) == 2 && (f[0] == "50%" || f[0] == "99%"):
-			d, err := parseWrkDuration(f[1])
-			if err != nil {
-				return err
-			}
-			if f[0] == "50%" {
-				r.p50 = d
-			} else {
-				r.p99 = d
-			}
-			seen++
-		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
-			n, err := strconv.Atoi(f[0])
-			if err != nil {
-				return fmt.Errorf("wrk: requests %q: %w", f[0], err)
-			}
-			r.requests = n
-			seen++
-		case len(f) == 2 && f[0] == "Requests/sec:":
-			v, err := strconv.ParseFloat(f[1], 64)
-			if err != nil {
-				return fmt.Errorf("wrk: req/s %q: %w", f[1], err)
-			}
-			r.rps = v
-			seen++
-		case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx or 3xx responses:"):
-			n, _ := strconv.Atoi(f[len(f)-1])
-			r.errors += n
-			r.firstErr = errors.New("wrk: non-2xx answers")
-		case strings.HasPrefix(strings.TrimSpace(line), "Socket errors:"):
-			r.errors++
-			r.firstErr = fmt.Errorf("wrk: %s", strings.TrimSpace(line))
 		}
 	}
 	if seen != 5 {
 		return fmt.Errorf("wrk: unexpected report:\n%s", out)
 	}
 	return nil
+}
+
+// parseWrkLine reads one line of wrk's report into r. It reports whether the line was one of
+// the five statistics every report has: the latency maximum, p50, p99, requests and req/s.
+func parseWrkLine(line string, r *loadResult) (bool, error) {
+	f := strings.Fields(line)
+	switch {
+	case len(f) >= 4 && f[0] == "Latency" && !strings.HasSuffix(f[1], "%"):
+		d, err := parseWrkDuration(f[3])
+		if err != nil {
+			return false, err
+		}
+		r.maxLat = d
+		return true, nil
+	case len(f) == 2 && (f[0] == "50%" || f[0] == "99%"):
+		d, err := parseWrkDuration(f[1])
+		if err != nil {
+			return false, err
+		}
+		if f[0] == "50%" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+		return true, nil
+	case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+		n, err := strconv.Atoi(f[0])
+		if err != nil {
+			return false, fmt.Errorf("wrk: requests %q: %w", f[0], err)
+		}
+		r.requests = n
+		return true, nil
+	case len(f) == 2 && f[0] == "Requests/sec:":
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			return false, fmt.Errorf("wrk: req/s %q: %w", f[1], err)
+		}
+		r.rps = v
+		return true, nil
+	case strings.HasPrefix(strings.TrimSpace(line), "Non-2xx or 3xx responses:"):
+		n, _ := strconv.Atoi(f[len(f)-1])
+		r.errors += n
+		r.firstErr = errors.New("wrk: non-2xx answers")
+	case strings.HasPrefix(strings.TrimSpace(line), "Socket errors:"):
+		r.errors++
+		r.firstErr = fmt.Errorf("wrk: %s", strings.TrimSpace(line))
+	}
+	return false, nil
 }
 
 // parseWrkDuration reads wrk's "635.00us", "3.37ms", "1.02s".

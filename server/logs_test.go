@@ -69,24 +69,7 @@ func TestRequestLogLines(t *testing.T) {
 	if err != nil {
 		t.Fatalf("server stopped with error: %v", err)
 	}
-	lines := parseLogLines(t, r.logs.String())
-	var reqLines, served, minted []logLine
-	sawShutdown := false
-	for _, l := range lines {
-		switch l.str("msg") {
-		case "request":
-			reqLines = append(reqLines, l)
-			if l.str("route") == "/client-token" && l["status"] == float64(200) {
-				served = append(served, l)
-			}
-		case "basiq token minted":
-			minted = append(minted, l)
-		case "client token served":
-			t.Errorf("a separate served line: the request line is the audit event: %v", l)
-		case "stopped":
-			sawShutdown = true
-		}
-	}
+	reqLines, served, minted, sawShutdown := sortLogLines(t, parseLogLines(t, r.logs.String()))
 	if !sawShutdown {
 		t.Error("the last line logged before exit is missing: the buffer was not flushed at shutdown")
 	}
@@ -104,6 +87,42 @@ func TestRequestLogLines(t *testing.T) {
 	if len(served) != tokens+1 {
 		t.Fatalf("%d token request lines, want %d", len(served), tokens+1)
 	}
+	checkTokenRequestLines(t, served, minted, tokens)
+	for _, l := range reqLines {
+		if l.str("route") == "/client-token" && l["status"] == float64(403) && l["audit"] != nil {
+			t.Errorf("a refused request's line carries audit fields: %v", l)
+		}
+	}
+}
+
+// sortLogLines picks out of a replica's log its request lines, those of the tokens served, the
+// Basiq mint lines, and whether the line logged last before exit is there. A separate "client
+// token served" line is an error: the request line is the audit event.
+func sortLogLines(t *testing.T, lines []logLine) (reqLines, served, minted []logLine, sawShutdown bool) {
+	t.Helper()
+	for _, l := range lines {
+		switch l.str("msg") {
+		case "request":
+			reqLines = append(reqLines, l)
+			if l.str("route") == "/client-token" && l["status"] == float64(200) {
+				served = append(served, l)
+			}
+		case "basiq token minted":
+			minted = append(minted, l)
+		case "client token served":
+			t.Errorf("a separate served line: the request line is the audit event: %v", l)
+		case "stopped":
+			sawShutdown = true
+		}
+	}
+	return reqLines, served, minted, sawShutdown
+}
+
+// checkTokenRequestLines: each served token's request line is an audit line naming tenant,
+// user, session, key and source; one token came from Basiq and the rest from the local cache;
+// and the minting request carries the correlation id of the one CLIENT_ACCESS mint line.
+func checkTokenRequestLines(t *testing.T, served, minted []logLine, tokens int) {
+	t.Helper()
 	sources := map[string]int{}
 	for _, l := range served {
 		for _, k := range []string{"tenant", "user", "session", "key_id", "source"} {
@@ -131,10 +150,5 @@ func TestRequestLogLines(t *testing.T) {
 	if first.str("source") != "upstream" || len(clientMints) != 1 || clientMints[0]["audit"] != true ||
 		first.str("correlation_id") != clientMints[0].str("correlation_id") {
 		t.Errorf("minting request line %v and client mint lines %v: want one audit mint line with the same correlation id", first, clientMints)
-	}
-	for _, l := range reqLines {
-		if l.str("route") == "/client-token" && l["status"] == float64(403) && l["audit"] != nil {
-			t.Errorf("a refused request's line carries audit fields: %v", l)
-		}
 	}
 }

@@ -84,168 +84,204 @@ func loginError(t *testing.T, r response) string {
 	return u.Query().Get("login_error")
 }
 
+// oidcSignIn is what the steps of TestOIDCSignIn share: the stack, its provider and replica,
+// and alice, signed in by the round trip.
+type oidcSignIn struct {
+	s     *stack
+	idp   *testIdP
+	r     *replica
+	alice *client
+}
+
 func TestOIDCSignIn(t *testing.T) {
 	s, idp, r := oidcStack(t, true)
 	s.addUser("acme", "carol@acme.test", testPassword) // a local user the provider also knows
+	f := &oidcSignIn{s: s, idp: idp, r: r}
 
-	t.Run("tenants list their login methods", func(t *testing.T) {
-		resp := newClient(t, r.url).do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"})
-		var body struct {
-			Tenants []struct {
-				ID    string
-				Login struct {
-					Password bool
-					OIDC     *struct {
-						DisplayName string `json:"display_name"`
-						StartURL    string `json:"start_url"`
-					}
+	t.Run("tenants list their login methods", f.tenantsListLoginMethods)
+	t.Run("round trip ends signed in with a client token", f.roundTrip)
+	t.Run("second sign-in is the same user with a new session", f.secondSignIn)
+	t.Run("a local user with the verified email is linked and keeps the password", f.linksVerifiedEmail)
+	t.Run("an unverified email is not linked to a local user", f.refusesUnverifiedEmail)
+	t.Run("return_to leaving the origin goes to /", f.returnToStaysHome)
+	t.Run("a user disabled locally cannot sign in through the provider", f.disabledUser)
+	t.Run("provider down: idp_unavailable, existing sessions keep working", f.providerDown)
+}
+
+// checkOIDCStart checks the answer to /auth/oidc/start: the provider's authorization URL with
+// PKCE, state and nonce, and a pre-login cookie that keeps neither in clear. It returns that URL.
+func checkOIDCStart(t *testing.T, idp *testIdP, start response) *url.URL {
+	t.Helper()
+	auth := mustURL(t, start.header.Get("Location"))
+	q := auth.Query()
+	if !strings.HasPrefix(auth.String(), idp.issuer+"/") || q.Get("client_id") != idpClientID || q.Get("code_challenge_method") != "S256" ||
+		q.Get("code_challenge") == "" || q.Get("state") == "" || q.Get("nonce") == "" || q.Get("redirect_uri") != "http://app.localhost/auth/oidc/callback" ||
+		q.Get("scope") != "openid email profile" {
+		t.Errorf("authorization URL = %s", auth)
+	}
+	cookie := start.header.Get("Set-Cookie")
+	for _, want := range []string{"bff-login=", "Path=/", "Max-Age=600", "HttpOnly", "SameSite=Lax"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("pre-login cookie %q lacks %q", cookie, want)
+		}
+	}
+	for _, secret := range []string{q.Get("state"), q.Get("nonce")} {
+		if strings.Contains(cookie, secret) {
+			t.Errorf("the pre-login cookie shows the state or nonce in clear")
+		}
+	}
+	return auth
+}
+
+// tenantsListLoginMethods: /auth/tenants names each tenant's password and provider logins.
+func (f *oidcSignIn) tenantsListLoginMethods(t *testing.T) {
+	resp := newClient(t, f.r.url).do("GET", "/auth/tenants", "", map[string]string{"X-CSRF": "1"})
+	var body struct {
+		Tenants []struct {
+			ID    string
+			Login struct {
+				Password bool
+				OIDC     *struct {
+					DisplayName string `json:"display_name"`
+					StartURL    string `json:"start_url"`
 				}
 			}
 		}
-		resp.json(t, &body)
-		if len(body.Tenants) != 2 || body.Tenants[0].ID != "acme" || !body.Tenants[0].Login.Password || body.Tenants[0].Login.OIDC == nil ||
-			body.Tenants[0].Login.OIDC.DisplayName != "Test SSO" || body.Tenants[0].Login.OIDC.StartURL != "/auth/oidc/start?tenant=acme" {
-			t.Errorf("tenants = %s", resp.body)
-		}
-	})
+	}
+	resp.json(t, &body)
+	if len(body.Tenants) != 2 || body.Tenants[0].ID != "acme" || !body.Tenants[0].Login.Password || body.Tenants[0].Login.OIDC == nil ||
+		body.Tenants[0].Login.OIDC.DisplayName != "Test SSO" || body.Tenants[0].Login.OIDC.StartURL != "/auth/oidc/start?tenant=acme" {
+		t.Errorf("tenants = %s", resp.body)
+	}
+}
 
-	var alice *client
-	t.Run("round trip ends signed in with a client token", func(t *testing.T) {
-		alice = newClient(t, r.url)
-		start := alice.do("GET", "/auth/oidc/start?tenant=acme&return_to=%2Faccounts%3Ftab%3D1", "", nil)
-		if start.status != http.StatusFound {
-			t.Fatalf("start: %d %s", start.status, start.body)
-		}
-		auth := mustURL(t, start.header.Get("Location"))
-		q := auth.Query()
-		if !strings.HasPrefix(auth.String(), idp.issuer+"/") || q.Get("client_id") != idpClientID || q.Get("code_challenge_method") != "S256" ||
-			q.Get("code_challenge") == "" || q.Get("state") == "" || q.Get("nonce") == "" || q.Get("redirect_uri") != "http://app.localhost/auth/oidc/callback" ||
-			q.Get("scope") != "openid email profile" {
-			t.Errorf("authorization URL = %s", auth)
-		}
-		cookie := start.header.Get("Set-Cookie")
-		for _, want := range []string{"bff-login=", "Path=/", "Max-Age=600", "HttpOnly", "SameSite=Lax"} {
-			if !strings.Contains(cookie, want) {
-				t.Errorf("pre-login cookie %q lacks %q", cookie, want)
-			}
-		}
-		for _, secret := range []string{q.Get("state"), q.Get("nonce")} {
-			if strings.Contains(cookie, secret) {
-				t.Errorf("the pre-login cookie shows the state or nonce in clear")
-			}
-		}
-		back := idp.authorize(t, auth.String(), "alice")
-		began := time.Now()
-		cb := alice.callback(back)
-		t.Logf("callback (code exchange, ID token and userinfo, user created, session) took %v", time.Since(began))
-		if cb.status != http.StatusSeeOther || cb.header.Get("Location") != "/accounts?tab=1" {
-			t.Fatalf("callback: %d %q %s", cb.status, cb.header.Get("Location"), cb.body)
-		}
-		if sc := strings.Join(cb.header.Values("Set-Cookie"), "\n"); !strings.Contains(sc, "bff=") || !strings.Contains(sc, "bff-login=;") {
-			t.Errorf("callback cookies = %q, want the session set and the pre-login cookie cleared", sc)
-		}
-		me := alice.me()
-		if me.User.Email != "alice@acme.test" || me.User.Tenant != "acme" || me.User.BasiqUserID != "" {
-			t.Errorf("me = %+v", me.User)
-		}
-		alice.mustToken()
-		if me := alice.me(); me.User.BasiqUserID == "" {
-			t.Error("the first token did not create the 3.0 Basiq user")
-		}
-		if strings.Contains(r.logs.String(), idp.idToken[len(idp.idToken)-1]) {
-			t.Error("the ID token was logged")
-		}
-		if !slices.Contains(securityEvents(t, r.logs.String()), "login.succeeded/oidc") {
-			t.Error("no login.succeeded/oidc security event")
-		}
-	})
+// roundTrip: a sign-in through the provider ends signed in, with a client token, and logs no
+// ID token. It signs alice in for the steps after it.
+func (f *oidcSignIn) roundTrip(t *testing.T) {
+	f.alice = newClient(t, f.r.url)
+	start := f.alice.do("GET", "/auth/oidc/start?tenant=acme&return_to=%2Faccounts%3Ftab%3D1", "", nil)
+	if start.status != http.StatusFound {
+		t.Fatalf("start: %d %s", start.status, start.body)
+	}
+	auth := checkOIDCStart(t, f.idp, start)
+	back := f.idp.authorize(t, auth.String(), "alice")
+	began := time.Now()
+	cb := f.alice.callback(back)
+	t.Logf("callback (code exchange, ID token and userinfo, user created, session) took %v", time.Since(began))
+	if cb.status != http.StatusSeeOther || cb.header.Get("Location") != "/accounts?tab=1" {
+		t.Fatalf("callback: %d %q %s", cb.status, cb.header.Get("Location"), cb.body)
+	}
+	if sc := strings.Join(cb.header.Values("Set-Cookie"), "\n"); !strings.Contains(sc, "bff=") || !strings.Contains(sc, "bff-login=;") {
+		t.Errorf("callback cookies = %q, want the session set and the pre-login cookie cleared", sc)
+	}
+	me := f.alice.me()
+	if me.User.Email != "alice@acme.test" || me.User.Tenant != "acme" || me.User.BasiqUserID != "" {
+		t.Errorf("me = %+v", me.User)
+	}
+	f.alice.mustToken()
+	if me := f.alice.me(); me.User.BasiqUserID == "" {
+		t.Error("the first token did not create the 3.0 Basiq user")
+	}
+	if strings.Contains(f.r.logs.String(), f.idp.idToken[len(f.idp.idToken)-1]) {
+		t.Error("the ID token was logged")
+	}
+	if !slices.Contains(securityEvents(t, f.r.logs.String()), "login.succeeded/oidc") {
+		t.Error("no login.succeeded/oidc security event")
+	}
+}
 
-	t.Run("second sign-in is the same user with a new session", func(t *testing.T) {
-		again := newClient(t, r.url)
-		mustSignIn(t, idp, again, "alice")
-		if a, b := alice.me().User.ID, again.me().User.ID; a != b {
-			t.Errorf("user ids %d and %d, want one user", a, b)
-		}
-		u := mustURL(t, r.url)
-		if alice.http.Jar.Cookies(u)[0].Value == again.http.Jar.Cookies(u)[0].Value {
-			t.Error("two sign-ins share a session id")
-		}
-	})
+// secondSignIn: a second sign-in is the same user with a new session.
+func (f *oidcSignIn) secondSignIn(t *testing.T) {
+	again := newClient(t, f.r.url)
+	mustSignIn(t, f.idp, again, "alice")
+	if a, b := f.alice.me().User.ID, again.me().User.ID; a != b {
+		t.Errorf("user ids %d and %d, want one user", a, b)
+	}
+	u := mustURL(t, f.r.url)
+	if f.alice.http.Jar.Cookies(u)[0].Value == again.http.Jar.Cookies(u)[0].Value {
+		t.Error("two sign-ins share a session id")
+	}
+}
 
-	t.Run("a local user with the verified email is linked and keeps the password", func(t *testing.T) {
-		c := newClient(t, r.url)
-		mustSignIn(t, idp, c, "carol")
-		pw := newClient(t, r.url)
-		pw.mustLogin("acme", "carol@acme.test", testPassword)
-		if a, b := c.me().User.ID, pw.me().User.ID; a != b {
-			t.Errorf("provider user %d, password user %d: want the same user", a, b)
-		}
-		out, err := s.cli("", "users", "show", "--tenant", "acme", "--email", "carol@acme.test")
-		if err != nil || !strings.Contains(out, "password") || !strings.Contains(out, idp.issuer) || !strings.Contains(out, "sub-carol") {
-			t.Errorf("users show: %v\n%s", err, out)
-		}
-	})
+// linksVerifiedEmail: a local user with the verified email is linked and keeps the password.
+func (f *oidcSignIn) linksVerifiedEmail(t *testing.T) {
+	c := newClient(t, f.r.url)
+	mustSignIn(t, f.idp, c, "carol")
+	pw := newClient(t, f.r.url)
+	pw.mustLogin("acme", "carol@acme.test", testPassword)
+	if a, b := c.me().User.ID, pw.me().User.ID; a != b {
+		t.Errorf("provider user %d, password user %d: want the same user", a, b)
+	}
+	out, err := f.s.cli("", "users", "show", "--tenant", "acme", "--email", "carol@acme.test")
+	if err != nil || !strings.Contains(out, "password") || !strings.Contains(out, f.idp.issuer) || !strings.Contains(out, "sub-carol") {
+		t.Errorf("users show: %v\n%s", err, out)
+	}
+}
 
-	t.Run("an unverified email is not linked to a local user", func(t *testing.T) {
-		s.addUser("acme", "erin@acme.test", testPassword)
-		idp.setTamper(func(c map[string]any) string {
-			c["email"], c["email_verified"] = "erin@acme.test", false
-			return "RS256"
-		})
-		defer idp.setTamper(nil)
-		if code := loginError(t, signIn(t, idp, newClient(t, r.url), "bob", "/")); code != "account_conflict" {
-			t.Errorf("login_error = %q, want account_conflict", code)
-		}
-		if !securityEvent(t, r.logs.String(), "account_conflict") {
-			t.Error("no security event for account_conflict")
-		}
+// refusesUnverifiedEmail: an unverified email is not linked to a local user.
+func (f *oidcSignIn) refusesUnverifiedEmail(t *testing.T) {
+	f.s.addUser("acme", "erin@acme.test", testPassword)
+	f.idp.setTamper(func(c map[string]any) string {
+		c["email"], c["email_verified"] = "erin@acme.test", false
+		return "RS256"
 	})
+	defer f.idp.setTamper(nil)
+	if code := loginError(t, signIn(t, f.idp, newClient(t, f.r.url), "bob", "/")); code != "account_conflict" {
+		t.Errorf("login_error = %q, want account_conflict", code)
+	}
+	if !securityEvent(t, f.r.logs.String(), "account_conflict") {
+		t.Error("no security event for account_conflict")
+	}
+}
 
-	t.Run("return_to leaving the origin goes to /", func(t *testing.T) {
-		for _, rt := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {
-			c := newClient(t, r.url)
-			if got := signIn(t, idp, c, "bob", rt); got.header.Get("Location") != "/" {
-				t.Errorf("return_to %q: redirected to %q", rt, got.header.Get("Location"))
-			}
+// returnToStaysHome: a return_to that leaves the origin goes to /.
+func (f *oidcSignIn) returnToStaysHome(t *testing.T) {
+	for _, rt := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {
+		c := newClient(t, f.r.url)
+		if got := signIn(t, f.idp, c, "bob", rt); got.header.Get("Location") != "/" {
+			t.Errorf("return_to %q: redirected to %q", rt, got.header.Get("Location"))
 		}
-	})
+	}
+}
 
-	t.Run("a user disabled locally cannot sign in through the provider", func(t *testing.T) {
-		c := newClient(t, r.url)
-		mustSignIn(t, idp, c, "dave")
-		if out, err := s.cli("", "users", "disable", "--tenant", "acme", "--email", "dave@acme.test"); err != nil {
-			t.Fatalf("disable: %v %s", err, out)
-		}
-		t.Run("its session ends", func(t *testing.T) {
-			s.needRedisFor(t, "the command line reaches a replica's sessions only through Redis")
-			if _, resp := c.token(); resp.status != http.StatusUnauthorized {
-				t.Errorf("token after disable: %d", resp.status)
-			}
-		})
-		if code := loginError(t, signIn(t, idp, newClient(t, r.url), "dave", "/")); code != "account_disabled" {
-			t.Errorf("login_error = %q, want account_disabled", code)
+// disabledUser: a user disabled locally cannot sign in through the provider, and their
+// session ends.
+func (f *oidcSignIn) disabledUser(t *testing.T) {
+	c := newClient(t, f.r.url)
+	mustSignIn(t, f.idp, c, "dave")
+	if out, err := f.s.cli("", "users", "disable", "--tenant", "acme", "--email", "dave@acme.test"); err != nil {
+		t.Fatalf("disable: %v %s", err, out)
+	}
+	t.Run("its session ends", func(t *testing.T) {
+		f.s.needRedisFor(t, "the command line reaches a replica's sessions only through Redis")
+		if _, resp := c.token(); resp.status != http.StatusUnauthorized {
+			t.Errorf("token after disable: %d", resp.status)
 		}
 	})
+	if code := loginError(t, signIn(t, f.idp, newClient(t, f.r.url), "dave", "/")); code != "account_disabled" {
+		t.Errorf("login_error = %q, want account_disabled", code)
+	}
+}
 
-	t.Run("provider down: idp_unavailable, existing sessions keep working", func(t *testing.T) {
-		// beta's provider has been unreachable from the start.
-		c := newClient(t, r.url)
-		if code := loginError(t, c.do("GET", "/auth/oidc/start?tenant=beta", "", nil)); code != "idp_unavailable" {
-			t.Errorf("start at a dead provider: login_error = %q", code)
-		}
-		// acme's goes down between the person's sign-in there and the callback.
-		c = newClient(t, r.url)
-		back := idp.authorize(t, oidcStart(t, c, "tenant=acme"), "bob")
-		idp.down.Store(true)
-		defer idp.down.Store(false)
-		if code := loginError(t, c.callback(back)); code != "idp_unavailable" {
-			t.Errorf("callback with the provider down: login_error = %q", code)
-		}
-		alice.mustToken()
-		if me := alice.me(); me.User.Email != "alice@acme.test" {
-			t.Errorf("me = %+v", me.User)
-		}
-	})
+// providerDown: idp_unavailable, while existing sessions keep working.
+func (f *oidcSignIn) providerDown(t *testing.T) {
+	// beta's provider has been unreachable from the start.
+	c := newClient(t, f.r.url)
+	if code := loginError(t, c.do("GET", "/auth/oidc/start?tenant=beta", "", nil)); code != "idp_unavailable" {
+		t.Errorf("start at a dead provider: login_error = %q", code)
+	}
+	// acme's goes down between the person's sign-in there and the callback.
+	c = newClient(t, f.r.url)
+	back := f.idp.authorize(t, oidcStart(t, c, "tenant=acme"), "bob")
+	f.idp.down.Store(true)
+	defer f.idp.down.Store(false)
+	if code := loginError(t, c.callback(back)); code != "idp_unavailable" {
+		t.Errorf("callback with the provider down: login_error = %q", code)
+	}
+	f.alice.mustToken()
+	if me := f.alice.me(); me.User.Email != "alice@acme.test" {
+		t.Errorf("me = %+v", me.User)
+	}
 }
 
 // TestOIDCRefusals meets each check of the callback with an answer that fails only that

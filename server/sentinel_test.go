@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // TestSentinelFailoverKeepsSessionsAndTokens runs two replicas on a Sentinel-managed Redis and
@@ -65,6 +66,41 @@ func testSentinelFailover(t *testing.T, fail func(*testing.T, *kvtest.Sentinel),
 		{tenant: "acme", email: "mia@acme.test"},
 		{tenant: "beta", email: "noah@beta.test"},
 	}
+	loginFailoverUsers(t, users, r1, r2)
+	calls := s.emu.TokenCalls()
+
+	// Poll both sessions on both replicas without pause while the failover runs.
+	var log answerLog
+	poll := startFailoverPolling(users, &log)
+	defer poll.stop()
+
+	start := time.Now()
+	fail(t, rs)
+	poll.failingOver.Store(false)
+	t.Logf("every Sentinel names the new master %s after %v", rs.Master(), time.Since(start).Round(time.Millisecond))
+
+	// Every session works again, with the token cached before the switch.
+	deadline := start.Add(15 * time.Second)
+	waitServed(t, users, &log, deadline)
+	t.Logf("both sessions served on both replicas %v after the failover began", time.Since(start).Round(time.Millisecond))
+	poll.stop()
+	if n := poll.during.Load(); n == 0 {
+		t.Error("no request ran while the failover was under way: the test proved nothing")
+	}
+	if got := s.emu.TokenCalls(); got != calls {
+		t.Errorf("/token called %d times across the failover; the cached tokens should have been served", got-calls)
+	}
+
+	// A new login works, and its session lands on the new master.
+	checkNewLogin(t, s, rs, r1, r2, &log, deadline)
+
+	checkFailoverAnswers(t, &log, outage, poll.during.Load())
+}
+
+// loginFailoverUsers logs each user in on one replica, alternating, and gives them a client of
+// the same session on the other; both replicas must serve them the same token.
+func loginFailoverUsers(t *testing.T, users []*failoverUser, r1, r2 *replica) {
+	t.Helper()
 	for i, u := range users {
 		home, other := r1, r2
 		if i%2 == 1 {
@@ -83,44 +119,39 @@ func testSentinelFailover(t *testing.T, fail func(*testing.T, *kvtest.Sentinel),
 			}
 		}
 	}
-	calls := s.emu.TokenCalls()
+}
 
-	// Poll both sessions on both replicas without pause while the failover runs.
-	var log answerLog
-	var during atomic.Int64 // rounds finished while the failover was under way
-	var failingOver atomic.Bool
-	failingOver.Store(true)
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for _, u := range users {
-				u.round(&log)
-			}
-			if failingOver.Load() {
-				during.Add(1)
-			}
+// failoverPolling polls every user's sessions on both replicas without pause, counting the
+// rounds finished while failingOver is set.
+type failoverPolling struct {
+	during      atomic.Int64 // rounds finished while the failover was under way
+	failingOver atomic.Bool
+	stop        func() // ends the polling and waits for it; safe to call twice
+}
+
+// startFailoverPolling starts polling every user until the returned polling's stop is called.
+func startFailoverPolling(users []*failoverUser, log *answerLog) *failoverPolling {
+	p := &failoverPolling{}
+	p.failingOver.Store(true)
+	p.stop = testenv.Repeat(func() {
+		for _, u := range users {
+			u.round(log)
 		}
-	}()
-	stopPolling := sync.OnceFunc(func() { close(stop); <-stopped })
-	defer stopPolling()
+		if p.failingOver.Load() {
+			p.during.Add(1)
+		}
+	})
+	return p
+}
 
-	start := time.Now()
-	fail(t, rs)
-	failingOver.Store(false)
-	t.Logf("every Sentinel names the new master %s after %v", rs.Master(), time.Since(start).Round(time.Millisecond))
-
-	// Every session works again, with the token cached before the switch.
-	deadline := start.Add(15 * time.Second)
+// waitServed polls until every session works again on both replicas, with the token cached
+// before the switch, and fails the test at deadline.
+func waitServed(t *testing.T, users []*failoverUser, log *answerLog, deadline time.Time) {
+	t.Helper()
 	for {
 		ok := true
 		for _, u := range users {
-			ok = u.round(&log) && ok
+			ok = u.round(log) && ok
 		}
 		if ok {
 			break
@@ -130,16 +161,12 @@ func testSentinelFailover(t *testing.T, fail func(*testing.T, *kvtest.Sentinel),
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("both sessions served on both replicas %v after the failover began", time.Since(start).Round(time.Millisecond))
-	stopPolling()
-	if n := during.Load(); n == 0 {
-		t.Error("no request ran while the failover was under way: the test proved nothing")
-	}
-	if got := s.emu.TokenCalls(); got != calls {
-		t.Errorf("/token called %d times across the failover; the cached tokens should have been served", got-calls)
-	}
+}
 
-	// A new login works, and its session lands on the new master.
+// checkNewLogin: a login after the failover works on r2 (retried until deadline), its session
+// serves one token on both replicas, and the new master holds it with the two from before.
+func checkNewLogin(t *testing.T, s *stack, rs *kvtest.Sentinel, r1, r2 *replica, log *answerLog, deadline time.Time) {
+	t.Helper()
 	olga := newClient(t, r2.url)
 	for {
 		resp := olga.login("acme", "olga@acme.test", testPassword)
@@ -162,8 +189,13 @@ func testSentinelFailover(t *testing.T, fail func(*testing.T, *kvtest.Sentinel),
 	if sess := kvtest.Keys(t, "redis://"+rs.Master(), s.prefix+"sess:*"); len(sess) != 3 {
 		t.Errorf("the new master holds %d sessions, want 3 (two from before the failover, one after)", len(sess))
 	}
+}
 
-	t.Logf("answers seen: %s (%d polling rounds during the failover)", log.summary(), during.Load())
+// checkFailoverAnswers: during the failover every answer was right or a prompt 503, and when
+// Redis could not answer (outage) some requests did fail.
+func checkFailoverAnswers(t *testing.T, log *answerLog, outage bool, during int64) {
+	t.Helper()
+	t.Logf("answers seen: %s (%d polling rounds during the failover)", log.summary(), during)
 	for _, w := range log.wrong() {
 		t.Error(w)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // The tests of this package run with whatever services they are given. With none, a stack runs
@@ -26,15 +28,12 @@ const (
 	skipAllSubtests = "every subtest skipped"
 )
 
-// requireServices reports whether a missing service is a failure rather than a skip.
-func requireServices() bool { return os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" }
-
 // haveRedis reports whether stacks use a real Redis. When services are required it is true
 // even without BFF_TEST_REDIS_URL, so that kvtest fails the test.
-func haveRedis() bool { return os.Getenv("BFF_TEST_REDIS_URL") != "" || requireServices() }
+func haveRedis() bool { return os.Getenv("BFF_TEST_REDIS_URL") != "" || testenv.Required() }
 
 // havePostgres is haveRedis for Postgres.
-func havePostgres() bool { return os.Getenv("BFF_TEST_DATABASE_URL") != "" || requireServices() }
+func havePostgres() bool { return os.Getenv("BFF_TEST_DATABASE_URL") != "" || testenv.Required() }
 
 // needRedis skips t unless the tests have a real Redis (fails it when services are required):
 // for tests of several replicas sharing one Redis, or of Redis deployments themselves.

@@ -139,24 +139,7 @@ func TestTracing(t *testing.T) {
 		t.Errorf("%d spans continue a traceparent from an untrusted client", n)
 	}
 	spans := recv.trace(traceID)
-	kinds := map[string]bool{}
-	for _, sp := range spans {
-		switch {
-		case sp.Kind == tracepb.Span_SPAN_KIND_SERVER && sp.Name == "GET /client-token":
-			kinds["request"] = true
-			if hex.EncodeToString(sp.ParentSpanId) != "00f067aa0ba902b7" {
-				t.Errorf("the request span does not continue the incoming traceparent: parent %x", sp.ParentSpanId)
-			}
-		case sp.Kind == tracepb.Span_SPAN_KIND_CLIENT && strings.HasPrefix(sp.Name, "basiq POST /token"):
-			kinds["basiq token"] = true
-		case sp.Kind == tracepb.Span_SPAN_KIND_CLIENT && strings.HasPrefix(sp.Name, "basiq POST /users"):
-			kinds["basiq users"] = true
-		case hasAttr(sp, "db.system", "redis") || hasAttr(sp, "db.system.name", "redis"):
-			kinds["redis"] = true
-		case hasAttr(sp, "db.system", "postgresql") || strings.HasPrefix(sp.Name, "sql.") || hasAttr(sp, "db.system.name", "postgresql"):
-			kinds["sql"] = true
-		}
-	}
+	kinds := spanKinds(t, spans)
 	// The in-process store (no Redis) is not traced: it makes no network call.
 	want := []string{"request", "basiq token", "basiq users", "sql"}
 	if s.redisURL != "" {
@@ -183,6 +166,41 @@ func TestTracing(t *testing.T) {
 	if len(seen) < 2 {
 		t.Fatalf("Basiq saw %d calls", len(seen))
 	}
+	checkBasiqHeaders(t, seen, traceID)
+
+	// Every log line of the request carries the trace id.
+	checkTraceInLogs(t, r.logs.String(), traceID)
+}
+
+// spanKinds names the kinds of span in a trace: the request's server span (which must continue
+// the incoming traceparent), the Basiq token and users calls, Redis commands and SQL.
+func spanKinds(t *testing.T, spans []*tracepb.Span) map[string]bool {
+	t.Helper()
+	kinds := map[string]bool{}
+	for _, sp := range spans {
+		switch {
+		case sp.Kind == tracepb.Span_SPAN_KIND_SERVER && sp.Name == "GET /client-token":
+			kinds["request"] = true
+			if hex.EncodeToString(sp.ParentSpanId) != "00f067aa0ba902b7" {
+				t.Errorf("the request span does not continue the incoming traceparent: parent %x", sp.ParentSpanId)
+			}
+		case sp.Kind == tracepb.Span_SPAN_KIND_CLIENT && strings.HasPrefix(sp.Name, "basiq POST /token"):
+			kinds["basiq token"] = true
+		case sp.Kind == tracepb.Span_SPAN_KIND_CLIENT && strings.HasPrefix(sp.Name, "basiq POST /users"):
+			kinds["basiq users"] = true
+		case hasAttr(sp, "db.system", "redis") || hasAttr(sp, "db.system.name", "redis"):
+			kinds["redis"] = true
+		case hasAttr(sp, "db.system", "postgresql") || strings.HasPrefix(sp.Name, "sql.") || hasAttr(sp, "db.system.name", "postgresql"):
+			kinds["sql"] = true
+		}
+	}
+	return kinds
+}
+
+// checkBasiqHeaders: every call Basiq received carried the trace, the request id and our
+// User-Agent.
+func checkBasiqHeaders(t *testing.T, seen []http.Header, traceID string) {
+	t.Helper()
 	for _, h := range seen {
 		if !strings.HasPrefix(h.Get("traceparent"), "00-"+traceID+"-") {
 			t.Errorf("a Basiq call carried traceparent %q", h.Get("traceparent"))
@@ -194,10 +212,14 @@ func TestTracing(t *testing.T) {
 			t.Errorf("User-Agent %q, want %q", h.Get("User-Agent"), want)
 		}
 	}
+}
 
-	// Every log line of the request carries the trace id.
+// checkTraceInLogs: every log line of the request trace-test-1 carries traceID, and there are
+// at least three.
+func checkTraceInLogs(t *testing.T, logs, traceID string) {
+	t.Helper()
 	lines := 0
-	for _, line := range strings.Split(r.logs.String(), "\n") {
+	for _, line := range strings.Split(logs, "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) != nil || rec["request_id"] != "trace-test-1" {
 			continue
@@ -208,7 +230,7 @@ func TestTracing(t *testing.T) {
 		}
 	}
 	if lines < 3 {
-		t.Errorf("only %d log lines of the request:\n%s", lines, r.logs)
+		t.Errorf("only %d log lines of the request:\n%s", lines, logs)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest/each"
 	"github.com/basiq-bff/bff/server/internal/store"
 	"github.com/basiq-bff/bff/server/internal/tenant"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // fixture is a service over a real kv store, the emulator and a SQLite user store. The
@@ -31,7 +32,7 @@ type fixture struct {
 	emu    *emulator.Emulator
 	kv     kv.Store
 	users  *store.DB
-	log    *safeWriter
+	log    *testenv.Buffer
 	tenant *tenant.Tenant
 	keys   []string
 	opts   Options
@@ -41,7 +42,7 @@ var testCacheKey = bytes.Repeat([]byte{7}, 32)
 
 func newFixture(t *testing.T, store kv.Store, version string, nkeys int) *fixture {
 	t.Helper()
-	fx := &fixture{clk: clocktest.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)), kv: store, log: &safeWriter{w: &bytes.Buffer{}}}
+	fx := &fixture{clk: clocktest.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)), kv: store, log: &testenv.Buffer{}}
 	fx.emu = emulator.New(emulator.Options{Now: fx.clk.Now})
 	srv := httptest.NewServer(fx.emu)
 	t.Cleanup(srv.Close)
@@ -80,23 +81,6 @@ func (fx *fixture) service(t *testing.T) *Service {
 	}
 	t.Cleanup(s.Close)
 	return s
-}
-
-type safeWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *safeWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *safeWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }
 
 func mustToken(t *testing.T, s *Service, tn *tenant.Tenant, p Principal) Token {

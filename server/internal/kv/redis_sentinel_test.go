@@ -7,12 +7,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/basiq-bff/bff/server/internal/kv/kvtest"
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // newStoreAt opens a store on rawURL under a fresh random prefix, closed at cleanup. The
@@ -52,6 +54,38 @@ func TestRedisSentinelMasterHangs(t *testing.T) {
 	testSentinelFailover(t, s, func(tb testing.TB) { s.HangMaster(tb, 10*time.Second) }, true)
 }
 
+// switchReader reads "k" through a store in a loop while a failover runs, counting the reads
+// and those that failed as ErrUnavailable, and keeping the first read that was neither the
+// value "v" nor such a prompt failure.
+type switchReader struct {
+	reads, unavailable atomic.Int64
+	readErr            atomic.Value // the first read that broke those rules
+	stop               func()       // ends the loop and waits for it; safe to call twice
+}
+
+// startSwitchReader starts reading through r until its stop is called.
+func startSwitchReader(ctx context.Context, r Store) *switchReader {
+	sr := &switchReader{}
+	sr.stop = testenv.Repeat(func() { sr.read(ctx, r) })
+	return sr
+}
+
+// read makes one read of "k" and counts it.
+func (sr *switchReader) read(ctx context.Context, r Store) {
+	began := time.Now()
+	got, err := r.Get(ctx, "k")
+	took := time.Since(began)
+	sr.reads.Add(1)
+	switch {
+	case errors.Is(err, ErrUnavailable) && took < 3*time.Second:
+		sr.unavailable.Add(1)
+	case err != nil:
+		sr.readErr.CompareAndSwap(nil, fmt.Sprintf("Get after %v: %v, want ErrUnavailable within 3s", took, err))
+	case string(got) != "v":
+		sr.readErr.CompareAndSwap(nil, fmt.Sprintf("Get = %q, want v", got))
+	}
+}
+
 // testSentinelFailover writes through a store, runs fail (which returns once every Sentinel
 // names the new master) while reading through the store, and checks the store moves to the
 // new master with its data. outage says the master stops answering, so reads must fail for
@@ -66,45 +100,20 @@ func testSentinelFailover(t *testing.T, s *kvtest.Sentinel, fail func(testing.TB
 	}
 
 	// Reads during the switch either see the data or fail as ErrUnavailable, promptly.
-	var reads, unavailable atomic.Int64
-	var readErr atomic.Value // the first read that broke those rules
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			began := time.Now()
-			got, err := r.Get(ctx, "k")
-			took := time.Since(began)
-			reads.Add(1)
-			switch {
-			case errors.Is(err, ErrUnavailable) && took < 3*time.Second:
-				unavailable.Add(1)
-			case err != nil:
-				readErr.CompareAndSwap(nil, fmt.Sprintf("Get after %v: %v, want ErrUnavailable within 3s", took, err))
-			case string(got) != "v":
-				readErr.CompareAndSwap(nil, fmt.Sprintf("Get = %q, want v", got))
-			}
-		}
-	}()
-	stopReading := sync.OnceFunc(func() { close(stop); <-stopped })
-	defer stopReading()
+	reader := startSwitchReader(ctx, r)
+	defer reader.stop()
 
 	// fail waits for the replica to hold these writes before the master goes.
 	start := time.Now()
 	fail(t)
-	stopReading()
-	if msg := readErr.Load(); msg != nil {
+	reader.stop()
+	if msg := reader.readErr.Load(); msg != nil {
 		t.Error(msg)
 	}
-	if outage && unavailable.Load() == 0 {
-		t.Errorf("all %d reads succeeded while the master did not answer", reads.Load())
+	if outage && reader.unavailable.Load() == 0 {
+		t.Errorf("all %d reads succeeded while the master did not answer", reader.reads.Load())
 	}
-	t.Logf("%d reads during the switch, %d failed as unavailable", reads.Load(), unavailable.Load())
+	t.Logf("%d reads during the switch, %d failed as unavailable", reader.reads.Load(), reader.unavailable.Load())
 	newMaster := kvtest.NodeClient(t, s.Master())
 	t.Logf("failover to %s announced by every Sentinel after %v", s.Master(), time.Since(start).Round(time.Millisecond))
 
@@ -128,8 +137,14 @@ func testSentinelFailover(t *testing.T, s *kvtest.Sentinel, fail func(testing.TB
 	})
 	t.Logf("store writing to the new master after %v (%d failed writes)", time.Since(start).Round(time.Millisecond), failures)
 
-	// The data written before the failover is still there, and the scripts run on the new
-	// master (whose script cache is empty).
+	checkAfterFailover(t, r, newMaster)
+}
+
+// checkAfterFailover: the data written before the failover is still there, and the scripts
+// run on the new master (whose script cache is empty).
+func checkAfterFailover(t *testing.T, r *Redis, newMaster *redis.Client) {
+	t.Helper()
+	ctx := t.Context()
 	mustGet(t, r, "k", []byte("v"))
 	mustMembers(t, r, "set", "a", "b")
 	n, ttl, err := r.Incr(ctx, "n", time.Minute)

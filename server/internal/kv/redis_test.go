@@ -178,6 +178,30 @@ func TestNewRedisBadURL(t *testing.T) {
 	}
 }
 
+// schemeOptions is the part of the client options that a URL sets, for comparing in one go.
+type schemeOptions struct {
+	username, password         string
+	db                         int
+	tls                        bool
+	serverName                 string
+	master                     string
+	sentinelUser, sentinelPass string
+	dialTimeout                time.Duration
+	cluster                    bool
+	poolSize                   int
+}
+
+// viewSchemeOptions picks the fields of schemeOptions out of o.
+func viewSchemeOptions(o *redis.UniversalOptions) schemeOptions {
+	v := schemeOptions{username: o.Username, password: o.Password, db: o.DB, master: o.MasterName,
+		sentinelUser: o.SentinelUsername, sentinelPass: o.SentinelPassword, dialTimeout: o.DialTimeout,
+		cluster: o.IsClusterMode, poolSize: o.PoolSize}
+	if o.TLSConfig != nil {
+		v.tls, v.serverName = true, o.TLSConfig.ServerName
+	}
+	return v
+}
+
 // TestScheme checks the deployment each URL form selects and the client options it yields,
 // without connecting.
 func TestScheme(t *testing.T) {
@@ -186,69 +210,46 @@ func TestScheme(t *testing.T) {
 		url        string
 		deployment string
 		addrs      []string
-		check      func(t *testing.T, o *redis.UniversalOptions)
+		want       schemeOptions
 	}{
 		{
 			name: "single", url: "redis://u:pw@127.0.0.1:6380/3", deployment: DeploymentSingle,
 			addrs: []string{"127.0.0.1:6380"},
-			check: func(t *testing.T, o *redis.UniversalOptions) {
-				if o.Username != "u" || o.Password != "pw" || o.DB != 3 || o.TLSConfig != nil {
-					t.Fatalf("options = %+v", o)
-				}
-			},
+			want:  schemeOptions{username: "u", password: "pw", db: 3, dialTimeout: redisDialTimeout, poolSize: redisPoolSize()},
 		},
 		{
 			name: "single default port and upper-case scheme", url: "REDIS://redis", deployment: DeploymentSingle,
 			addrs: []string{"redis:6379"},
+			want:  schemeOptions{dialTimeout: redisDialTimeout, poolSize: redisPoolSize()},
 		},
 		{
 			name: "single over TLS", url: "rediss://cache.example.com:6380", deployment: DeploymentSingle,
 			addrs: []string{"cache.example.com:6380"},
-			check: func(t *testing.T, o *redis.UniversalOptions) {
-				if o.TLSConfig == nil || o.TLSConfig.ServerName != "cache.example.com" {
-					t.Fatalf("TLS config = %+v, want server name cache.example.com", o.TLSConfig)
-				}
-			},
+			want:  schemeOptions{tls: true, serverName: "cache.example.com", dialTimeout: redisDialTimeout, poolSize: redisPoolSize()},
 		},
 		{
 			name:       "sentinel",
 			url:        "redis+sentinel://:pw@s1:26380,s2,[::1]:26381/my%2Dmaster/2?sentinel_username=su&sentinel_password=sp&dial_timeout=2s",
 			deployment: DeploymentSentinel,
 			addrs:      []string{"s1:26380", "s2:26379", "[::1]:26381"},
-			check: func(t *testing.T, o *redis.UniversalOptions) {
-				if o.MasterName != "my-master" || o.DB != 2 || o.Password != "pw" ||
-					o.SentinelUsername != "su" || o.SentinelPassword != "sp" || o.DialTimeout != 2*time.Second {
-					t.Fatalf("options = %+v", o)
-				}
-			},
+			want: schemeOptions{master: "my-master", db: 2, password: "pw", sentinelUser: "su", sentinelPass: "sp",
+				dialTimeout: 2 * time.Second, poolSize: redisPoolSize()},
 		},
 		{
+			// Every Sentinel and the master it names are verified under their own names.
 			name: "sentinel over TLS", url: "rediss+sentinel://s1,s2/mymaster", deployment: DeploymentSentinel,
 			addrs: []string{"s1:26379", "s2:26379"},
-			check: func(t *testing.T, o *redis.UniversalOptions) {
-				// Every Sentinel and the master it names are verified under their own names.
-				if o.TLSConfig == nil || o.TLSConfig.ServerName != "" || o.DB != 0 {
-					t.Fatalf("options = %+v", o)
-				}
-			},
+			want:  schemeOptions{master: "mymaster", tls: true, dialTimeout: redisDialTimeout, poolSize: redisPoolSize()},
 		},
 		{
 			name: "cluster", url: "redis+cluster://u:pw@n1:7000,n2:7001?pool_size=7", deployment: DeploymentCluster,
 			addrs: []string{"n1:7000", "n2:7001"},
-			check: func(t *testing.T, o *redis.UniversalOptions) {
-				if !o.IsClusterMode || o.Username != "u" || o.Password != "pw" || o.PoolSize != 7 {
-					t.Fatalf("options = %+v", o)
-				}
-			},
+			want:  schemeOptions{cluster: true, username: "u", password: "pw", poolSize: 7, dialTimeout: redisDialTimeout},
 		},
 		{
 			name: "cluster with one seed", url: "rediss+cluster://n1/", deployment: DeploymentCluster,
 			addrs: []string{"n1:6379"},
-			check: func(t *testing.T, o *redis.UniversalOptions) {
-				if !o.IsClusterMode || o.TLSConfig == nil || o.TLSConfig.ServerName != "" {
-					t.Fatalf("options = %+v", o)
-				}
-			},
+			want:  schemeOptions{cluster: true, tls: true, dialTimeout: redisDialTimeout, poolSize: redisPoolSize()},
 		},
 	}
 	for _, tc := range tests {
@@ -270,8 +271,8 @@ func TestScheme(t *testing.T) {
 			if strings.Contains(target.redacted, "pw") || strings.Contains(target.redacted, "sp") {
 				t.Fatalf("redacted URL %q keeps a password", target.redacted)
 			}
-			if tc.check != nil {
-				tc.check(t, o)
+			if got := viewSchemeOptions(o); got != tc.want {
+				t.Fatalf("options = %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -10,37 +10,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
-
-// lockedBuffer is a writer the test can read while the sink writes to it.
-type lockedBuffer struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	writes int
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.writes++
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *lockedBuffer) Writes() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.writes
-}
 
 // gate is a writer that blocks every Write until released: a log reader that has stopped.
 type gate struct {
-	lockedBuffer
+	testenv.Buffer
 	open    chan struct{}
 	entered chan struct{}
 	once    sync.Once
@@ -53,7 +29,7 @@ func newGate() *gate {
 func (g *gate) Write(p []byte) (int, error) {
 	g.once.Do(func() { close(g.entered) })
 	<-g.open
-	return g.lockedBuffer.Write(p)
+	return g.Buffer.Write(p)
 }
 
 func line(i int, n int) []byte {
@@ -73,7 +49,7 @@ func TestSinkWritesInBatches(t *testing.T) {
 		{name: "a full batch is written before the interval", lines: 2000, every: time.Hour, wantBatched: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out lockedBuffer
+			var out testenv.Buffer
 			s := New(&out, Options{Size: 1 << 20, FlushEvery: tc.every})
 			w := s.Writer(Routine)
 			var want strings.Builder
@@ -171,7 +147,7 @@ func TestSinkNeverBlocksAndDropsRoutineFirst(t *testing.T) {
 }
 
 func TestSinkCloseFlushesAndWritesThrough(t *testing.T) {
-	var out lockedBuffer
+	var out testenv.Buffer
 	s := New(&out, Options{FlushEvery: time.Hour})
 	s.Writer(Routine).Write([]byte("before\n"))
 	if err := s.Close(); err != nil {

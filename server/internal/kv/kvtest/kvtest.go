@@ -8,25 +8,19 @@ package kvtest
 import (
 	"context"
 	"crypto/rand"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // RedisURL returns BFF_TEST_REDIS_URL, or skips the test (fails it when services are
 // required).
 func RedisURL(tb testing.TB) string {
 	tb.Helper()
-	u := os.Getenv("BFF_TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("BFF_TEST_REDIS_URL is not set and BFF_TEST_REQUIRE_SERVICES=1")
-		}
-		tb.Skip("BFF_TEST_REDIS_URL not set: skipping a test that needs a real Redis (e.g. redis://127.0.0.1:6379/9)")
-	}
-	return u
+	return testenv.URL(tb, "BFF_TEST_REDIS_URL", "Redis", "redis://127.0.0.1:6379/9")
 }
 
 // Prefix returns a fresh key prefix in the Redis at rawURL and deletes every key under it

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // The throwaway Redis deployments run Debian's binaries (apt-get install redis-server
@@ -29,10 +31,7 @@ const (
 func requireBinary(tb testing.TB, path string) string {
 	tb.Helper()
 	if _, err := exec.LookPath(path); err != nil {
-		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("%s is needed and BFF_TEST_REQUIRE_SERVICES=1: %v", path, err)
-		}
-		tb.Skipf("%s not installed: skipping (apt-get install redis-server redis-sentinel)", path)
+		testenv.Missing(tb, "%s not installed (apt-get install redis-server redis-sentinel): %v", path, err)
 	}
 	return path
 }

@@ -8,24 +8,19 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+
+	"github.com/basiq-bff/bff/server/internal/testenv"
 )
 
 // PostgresURL returns a URL for a new, empty schema of its own in the test database.
 func PostgresURL(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv("BFF_TEST_DATABASE_URL")
-	if base == "" {
-		if os.Getenv("BFF_TEST_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("BFF_TEST_DATABASE_URL is not set and BFF_TEST_REQUIRE_SERVICES=1")
-		}
-		tb.Skip("BFF_TEST_DATABASE_URL not set: skipping a test that needs a real Postgres (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
+	base := testenv.URL(tb, "BFF_TEST_DATABASE_URL", "Postgres", "postgres://postgres@127.0.0.1:5432/test")
 	schema := "bff_test_" + strings.ToLower(rand.Text()[:12])
 	db, err := sql.Open("pgx", base)
 	if err != nil {
