@@ -367,19 +367,7 @@ func TestUpstreamFailuresMapToDesign(t *testing.T) {
 			if tc.remove {
 				s.emu.AddKey(s.keys["BETA_KEY"], emulator.KeyOptions{})
 			}
-			// Recovered by itself: a call that hung may still hold the mint lock until its lease
-			// ends, and a loaded machine stretches that, so allow a few seconds.
-			deadline := time.Now().Add(15 * time.Second)
-			for {
-				_, resp := c.token()
-				if resp.status == 200 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("not recovered 15 s after Basiq was healthy again: %d %s", resp.status, resp.body)
-				}
-				time.Sleep(250 * time.Millisecond)
-			}
+			waitTokenRecovered(t, c)
 		})
 	}
 
@@ -691,5 +679,23 @@ func TestClientTokenLimitsOneReplica(t *testing.T) {
 func startEarlyInMinute() {
 	if left := time.Minute - time.Duration(time.Now().UnixNano()%int64(time.Minute)); left < 20*time.Second {
 		time.Sleep(left + 100*time.Millisecond)
+	}
+}
+
+// waitTokenRecovered waits until c gets a token again after Basiq recovered. It happens by
+// itself, but a call that hung may still hold the mint lock until its lease ends, and a
+// loaded machine stretches that, so it allows a few seconds.
+func waitTokenRecovered(t *testing.T, c *client) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, resp := c.token()
+		if resp.status == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not recovered 15 s after Basiq was healthy again: %d %s", resp.status, resp.body)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
