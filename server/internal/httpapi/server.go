@@ -44,6 +44,9 @@ type Deps struct {
 	DemoLogin *DemoLogin
 	// SSO signs people in through their tenant's OpenID Connect provider.
 	SSO *sso.Service
+	// RequestLines, when set, takes the request line formatted by hand (JSON logs only);
+	// nil logs it through Log.
+	RequestLines *RequestLines
 }
 
 // DemoLogin is the built-in demo account. It exists only in the demo database, which is why
