@@ -36,6 +36,9 @@ type reqInfo struct {
 
 	// Set when a token was handed out: the request line is then its audit event.
 	keyID, source, correlation string
+
+	// auth is what requireSession learned, on the routes behind it.
+	auth *authed
 }
 
 // served records on the request line the audit fields of a token handed to the browser.
