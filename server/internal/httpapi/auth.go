@@ -48,7 +48,7 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 				return err
 			}
 			d := sess.Data
-			user, sessHash := tokens.HashUser(d.Tenant, d.UserID), session.HashID(sess.ID)
+			user, sessHash := tokens.HashUser(d.Tenant, d.UserID), sess.Hash
 			ri.session, ri.tenant, ri.user = sessHash, d.Tenant, user
 			t, ok := tenants.Load().Get(d.Tenant)
 			if !ok {
