@@ -351,7 +351,9 @@ func crossSiteGuard(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
 				if err := p.cop.Check(r); err != nil {
 					return apperr.Wrap(apperr.CSRF, errors.Join(errCrossSite, err), "Cross-site requests are not allowed.")
 				}
-				if r.Header.Get("X-CSRF") != "1" {
+				// X-CSRF in its canonical spelling: Get would otherwise build that spelling
+				// anew on every request.
+				if r.Header.Get("X-Csrf") != "1" {
 					return apperr.Wrap(apperr.CSRF, errMissingCSRFHeader, "The X-CSRF: 1 header is required.")
 				}
 			}

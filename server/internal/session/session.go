@@ -133,19 +133,19 @@ func CookieName(secure bool) string {
 // unknown cookie yields nil and no error; a failing kv store yields an error that wraps
 // kv.ErrUnavailable, so the caller can answer 503 instead of logging people out.
 func (s *Store) fromCookie(r *http.Request) (*Session, error) {
-	c, err := r.Cookie(s.name)
-	if err != nil {
+	value, ok := cookieValue(r, s.name)
+	if !ok {
 		return nil, nil
 	}
 	now := s.now()
-	v, ok := s.cookies.Get(c.Value, now)
+	v, ok := s.cookies.Get(value, now)
 	if !ok {
 		var raw []byte
-		if err := securecookie.DecodeMulti(s.name, c.Value, &raw, s.codecs...); err != nil {
+		if err := securecookie.DecodeMulti(s.name, value, &raw, s.codecs...); err != nil {
 			return nil, nil
 		}
 		v = verified{id: string(raw), hash: HashID(string(raw))}
-		s.cookies.Put(c.Value, v, now)
+		s.cookies.Put(value, v, now)
 	}
 	d, ok, err := s.load(r.Context(), v.id, now)
 	if err != nil || !ok {
