@@ -39,6 +39,9 @@ type reqInfo struct {
 
 	// auth is what requireSession learned, on the routes behind it.
 	auth *authed
+
+	// idHeader is the X-Request-ID response header's value slice, allocated with the rest.
+	idHeader [1]string
 }
 
 // served records on the request line the audit fields of a token handed to the browser.
@@ -101,8 +104,8 @@ func requestContext(log *slog.Logger, m *metrics.Metrics, lines *RequestLines) e
 			if !validRequestID(id) {
 				id = newRequestID()
 			}
-			c.Response().Header()[echo.HeaderXRequestID] = []string{id}
-			ri := &reqInfo{id: id}
+			ri := &reqInfo{id: id, idHeader: [1]string{id}}
+			c.Response().Header()[echo.HeaderXRequestID] = ri.idHeader[:]
 			// One copy of the request carries both the log context and the request id that
 			// calls to Basiq send.
 			c.SetRequest(r.WithContext(reqid.With(context.WithValue(r.Context(), ctxKey{}, ri), id)))
