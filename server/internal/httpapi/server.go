@@ -45,7 +45,8 @@ type Deps struct {
 	// SSO signs people in through their tenant's OpenID Connect provider.
 	SSO *sso.Service
 	// RequestLines, when set, takes the request line formatted by hand (JSON logs only);
-	// nil logs it through Log.
+	// nil logs it through Log. Set it only when Log is the root logger of the same handler:
+	// the hand-formatted line carries no attributes added with Log.With.
 	RequestLines *RequestLines
 }
 
