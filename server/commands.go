@@ -86,7 +86,7 @@ func openForCLI(ctx context.Context, env cliEnv, tenantID string) (*app, *slog.L
 	if tenantID != "" && !slices.ContainsFunc(cfg.Tenants, func(t config.Tenant) bool { return t.ID == tenantID }) {
 		return nil, nil, fmt.Errorf("unknown tenant %q", tenantID)
 	}
-	log, closeLog := newLogger(cfg, env.stderr, nil)
+	log, _, closeLog := newLogger(cfg, env.stderr, nil)
 	closeLog() // operator commands log little: lines go straight out (see cliLogger)
 	a, err := open(ctx, cfg, log, nil, nil)
 	if err != nil {

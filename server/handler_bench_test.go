@@ -59,7 +59,7 @@ func BenchmarkClientTokenHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	m := metrics.New()
-	log, closeLog := newLogger(cfg, logFile(b), m)
+	log, lines, closeLog := newLogger(cfg, logFile(b), m)
 	b.Cleanup(closeLog)
 	a, err := open(ctx, cfg, log, m, nil)
 	if err != nil {
@@ -74,6 +74,7 @@ func BenchmarkClientTokenHandler(b *testing.B) {
 	e, err := httpapi.NewServer(httpapi.Deps{
 		Log: log, Config: cfg, Tenants: a.tenants, Sessions: a.sessions, Auth: a.auth, Tokens: a.tokens,
 		KV: a.kv, StateKey: derive.Key(stateKey, "bff consent state v1"), Static: http.FS(web.FS), Metrics: m, Limiter: limiter,
+		RequestLines: lines,
 	})
 	if err != nil {
 		b.Fatal(err)

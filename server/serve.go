@@ -55,7 +55,7 @@ func serve(ctx context.Context, env cliEnv) error {
 		defer emu.close()
 	}
 	m := metrics.New()
-	log, closeLog := newLogger(cfg, env.stderr, m)
+	log, lines, closeLog := newLogger(cfg, env.stderr, m)
 	// Registered first, so it runs last: whatever the other deferred closes log is written
 	// too, on every way out of serve.
 	defer closeLog()
@@ -116,7 +116,7 @@ func serve(ctx context.Context, env cliEnv) error {
 
 	limiter := ratelimit.NewLimiter(a.kv, "rl:tok:", cfg.ClientToken.RateLimit, time.Minute, nil, log)
 	logouts := ratelimit.NewLimiter(a.kv, "rl:bcl:", backchannelLogoutLimit, time.Minute, nil, log)
-	e, err := publicServer(cfg, a, log, m, limiter, logouts)
+	e, err := publicServer(cfg, a, log, lines, m, limiter, logouts)
 	if err != nil {
 		return err
 	}
@@ -188,13 +188,14 @@ func serveConfig(ctx context.Context, env cliEnv) (*config.Config, *emulatorServ
 	return cfg, emu, nil
 }
 
-// publicServer builds the public listener's handler from the app's parts.
 // backchannelLogoutLimit bounds back-channel logout calls per client address per minute. A
 // provider sends one per ended provider session; each forged token may make the BFF fetch the
 // provider's signing keys again, so the endpoint must not be a free amplifier.
 const backchannelLogoutLimit = 60
 
-func publicServer(cfg *config.Config, a *app, log *slog.Logger, m *metrics.Metrics, limiter, logouts *ratelimit.Limiter) (*httpapi.Server, error) {
+// publicServer builds the public listener's handler from the app's parts.
+func publicServer(cfg *config.Config, a *app, log *slog.Logger, lines *httpapi.RequestLines, m *metrics.Metrics,
+	limiter, logouts *ratelimit.Limiter) (*httpapi.Server, error) {
 	stateKey, err := cfg.Session.Keys[0].Hex32()
 	if err != nil {
 		return nil, err
@@ -213,6 +214,7 @@ func publicServer(cfg *config.Config, a *app, log *slog.Logger, m *metrics.Metri
 		LogoutLimiter: logouts,
 		DemoLogin:     demoLogin,
 		SSO:           ssoSvc,
+		RequestLines:  lines,
 	})
 }
 
@@ -400,21 +402,24 @@ func (a *app) close() {
 	}
 }
 
-// newLogger returns the server's logger and the function that writes out what it has buffered
-// and stops its writer (log.buffer_size, log.flush_interval). With a buffer, requests never
-// wait on a slow log reader; see package logsink for what is dropped when it cannot keep up.
-func newLogger(cfg *config.Config, w io.Writer, m *metrics.Metrics) (*slog.Logger, func()) {
+// newLogger returns the server's logger, where the public handler writes its request lines
+// (nil unless logs are JSON and buffered) and the function that writes out what it has
+// buffered and stops its writer (log.buffer_size, log.flush_interval). With a buffer, requests
+// never wait on a slow log reader; see package logsink for what is dropped when it cannot keep
+// up.
+func newLogger(cfg *config.Config, w io.Writer, m *metrics.Metrics) (*slog.Logger, *httpapi.RequestLines, func()) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	text := cfg.Log.Format == "text"
 	handler := func(w io.Writer) slog.Handler {
-		if cfg.Log.Format == "text" {
+		if text {
 			return slog.NewTextHandler(w, opts)
 		}
 		return slog.NewJSONHandler(w, opts)
 	}
 	if cfg.Log.Buffer() == 0 {
-		return slog.New(tracing.LogHandler(httpapi.LogHandler(handler(w)))), func() {}
+		return slog.New(tracing.LogHandler(httpapi.LogHandler(handler(w)))), nil, func() {}
 	}
 	var log *slog.Logger
 	sink := logsink.New(w, logsink.Options{
@@ -426,9 +431,14 @@ func newLogger(cfg *config.Config, w io.Writer, m *metrics.Metrics) (*slog.Logge
 				"routine", routine, "priority", priority)
 		},
 	})
-	h := logsink.Handler(handler(sink.Writer(logsink.Routine)), handler(sink.Writer(logsink.Priority)))
+	routine, priority := sink.Writer(logsink.Routine), sink.Writer(logsink.Priority)
+	h := logsink.Handler(handler(routine), handler(priority))
 	log = slog.New(tracing.LogHandler(httpapi.LogHandler(h)))
-	return log, func() { _ = sink.Close() }
+	var lines *httpapi.RequestLines
+	if !text {
+		lines = &httpapi.RequestLines{Routine: routine, Priority: priority}
+	}
+	return log, lines, func() { _ = sink.Close() }
 }
 
 // prefixes parses trusted_proxies (CIDRs or single addresses), already validated by config.

@@ -19,6 +19,26 @@ type entry struct {
 	ExpiresAt   int64  `json:"exp"`
 	KeyID       string `json:"kid"`
 	Correlation string `json:"cid,omitempty"`
+	// plain is set when Token can be written between JSON quotes as it is, decided once
+	// when the entry is made or read from kv rather than on every request that serves it.
+	plain bool
+}
+
+// withPlain returns e with plain decided.
+func (e entry) withPlain() entry {
+	e.plain = jsonPlain(e.Token)
+	return e
+}
+
+// jsonPlain reports whether s is printable ASCII without quotes or backslashes (Basiq tokens
+// are JWTs: base64url and dots).
+func jsonPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (e entry) remaining(now time.Time) time.Duration {
@@ -76,5 +96,5 @@ func (s *sealer) open(cacheKey string, b []byte) (entry, error) {
 	if err := json.Unmarshal(plain, &e); err != nil || e.Token == "" {
 		return entry{}, errCorrupt
 	}
-	return e, nil
+	return e.withPlain(), nil
 }

@@ -167,6 +167,8 @@ type Token struct {
 	BasiqUserID string
 	// Correlation is Basiq's correlation id of the call that minted the token.
 	Correlation string
+	// JSONSafe is set when AccessToken can be written between JSON quotes as it is.
+	JSONSafe bool
 }
 
 // spec is everything a mint depends on. Its cache key holds all of it, so two different mints
@@ -217,7 +219,7 @@ func (s *Service) clientToken(ctx context.Context, t *tenant.Tenant, p Principal
 	now := s.o.Now()
 	s.metrics.TokenServed(t.ID, e.KeyID, string(src))
 	tok := Token{AccessToken: e.Token, ExpiresIn: int64(e.remaining(now) / time.Second), Source: src, KeyID: e.KeyID,
-		Correlation: e.Correlation}
+		Correlation: e.Correlation, JSONSafe: e.plain}
 	if binding != "-" {
 		tok.BasiqUserID = binding
 	}
@@ -427,7 +429,7 @@ func (s *Service) mintUpstream(ctx context.Context, sp spec, keys []tenant.Key) 
 		})
 		if err == nil {
 			e := entry{Token: tok.AccessToken, IssuedAt: issued.UnixMilli(),
-				ExpiresAt: issued.Add(time.Duration(tok.ExpiresIn) * time.Second).UnixMilli(), KeyID: k.ID, Correlation: tok.CorrelationID}
+				ExpiresAt: issued.Add(time.Duration(tok.ExpiresIn) * time.Second).UnixMilli(), KeyID: k.ID, Correlation: tok.CorrelationID}.withPlain()
 			s.log.InfoContext(ctx, "basiq token minted", "audit", true, "tenant", sp.t.ID, "key_id", k.ID, "scope", sp.scope,
 				"bound", sp.binding != "-", "correlation_id", tok.CorrelationID)
 			sp.key = k

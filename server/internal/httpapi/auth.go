@@ -24,9 +24,6 @@ import (
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// ctxAuth is the one echo context key requireSession sets: the request's *authed.
-const ctxAuth = "bff.auth"
-
 // authed is what requireSession learned about the request: its session, the session's tenant
 // and the session id's hash (session.HashID), the form that may appear in logs and limiter keys.
 type authed struct {
@@ -42,15 +39,17 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
+			ri := infoFrom(r.Context())
+			if ri == nil {
+				return errNoSession
+			}
 			sess, err := store.Current(r)
 			if err != nil {
 				return err
 			}
 			d := sess.Data
-			user, sessHash := tokens.HashUser(d.Tenant, d.UserID), session.HashID(sess.ID)
-			if ri := infoFrom(r.Context()); ri != nil {
-				ri.session, ri.tenant, ri.user = sessHash, d.Tenant, user
-			}
+			user, sessHash := tokens.HashUser(d.Tenant, d.UserID), sess.Hash
+			ri.session, ri.tenant, ri.user = sessHash, d.Tenant, user
 			t, ok := tenants.Load().Get(d.Tenant)
 			if !ok {
 				if err := store.End(c.Response(), r, sess); err != nil {
@@ -62,23 +61,26 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			if err := store.Touch(r.Context(), sess); err != nil {
 				return err
 			}
-			c.Set(ctxAuth, &authed{sess: sess, tenant: t, hash: sessHash})
+			// Kept on the request's log context rather than in echo's per-request map, which
+			// would be allocated for it.
+			ri.auth = &authed{sess: sess, tenant: t, hash: sessHash}
 			return next(c)
 		}
 	}
 }
 
-// errNoSession is a route served without requireSession in front of it.
+// errNoSession is a route served without requireSession (or requireSession without
+// requestContext) in front of it.
 var errNoSession = errors.New("httpapi: session route without requireSession")
 
 // authOf returns what requireSession stored. A route without requireSession in front of it
 // is a wiring mistake: it answers 500 rather than panicking.
 func authOf(c echo.Context) (*authed, error) {
-	a, ok := c.Get(ctxAuth).(*authed)
-	if !ok {
+	ri := infoFrom(c.Request().Context())
+	if ri == nil || ri.auth == nil {
 		return nil, errNoSession
 	}
-	return a, nil
+	return ri.auth, nil
 }
 
 // limitedAuthOf is authOf for the routes under the per-session limit (/client-token and

@@ -11,15 +11,18 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/cors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/basiq-bff/bff/config"
 	"github.com/basiq-bff/bff/server/internal/apperr"
 	"github.com/basiq-bff/bff/server/internal/metrics"
+	"github.com/basiq-bff/bff/server/internal/reqid"
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
@@ -33,6 +36,12 @@ type reqInfo struct {
 
 	// Set when a token was handed out: the request line is then its audit event.
 	keyID, source, correlation string
+
+	// auth is what requireSession learned, on the routes behind it.
+	auth *authed
+
+	// idHeader is the X-Request-ID response header's value slice, allocated with the rest.
+	idHeader [1]string
 }
 
 // served records on the request line the audit fields of a token handed to the browser.
@@ -85,7 +94,8 @@ func (h ctxHandler) WithGroup(n string) slog.Handler      { return ctxHandler{h.
 // request. On a request that was handed a token the line is also that token's audit event
 // ("audit": true, tenant, user, key_id, source, correlation_id); mints, refusals and security
 // events are lines of their own.
-func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
+func requestContext(log *slog.Logger, m *metrics.Metrics, lines *RequestLines) echo.MiddlewareFunc {
+	bufs := sync.Pool{New: func() any { return new([]byte) }}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -94,20 +104,22 @@ func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 			if !validRequestID(id) {
 				id = newRequestID()
 			}
-			c.Response().Header().Set(echo.HeaderXRequestID, id)
-			ri := &reqInfo{id: id}
-			c.SetRequest(r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+			ri := &reqInfo{id: id, idHeader: [1]string{id}}
+			c.Response().Header()[echo.HeaderXRequestID] = ri.idHeader[:]
+			// One copy of the request carries both the log context and the request id that
+			// calls to Basiq send.
+			c.SetRequest(r.WithContext(reqid.With(context.WithValue(r.Context(), ctxKey{}, ri), id)))
 			err := next(c)
 			if err != nil {
 				c.Error(err)
 			}
-			took, route, status := time.Since(start), routeOf(c), c.Response().Status
+			// One clock reading ends the request: its duration and its log line's time.
+			end := time.Now()
+			took, route, status := end.Sub(start), routeOf(c), c.Response().Status
 			m.HTTP(route, r.Method, status, took)
 			if !log.Enabled(r.Context(), slog.LevelInfo) {
 				return nil
 			}
-			// The line carries the request's fields itself, so it is logged with the context
-			// from before they were attached: the log handler has nothing to add or look up.
 			var buf [14]slog.Attr
 			attrs := append(buf[:0],
 				slog.String("method", metrics.Method(r.Method)), slog.String("route", route),
@@ -122,6 +134,27 @@ func requestContext(log *slog.Logger, m *metrics.Metrics) echo.MiddlewareFunc {
 					attrs = append(attrs, slog.String("correlation_id", ri.correlation))
 				}
 			}
+			// With JSON logs and no span to name, the line is formatted here and handed to
+			// the log buffer; otherwise (text logs, a trace id to add, a value to escape)
+			// slog formats it.
+			if lines != nil && !trace.SpanContextFromContext(r.Context()).IsValid() {
+				bp := bufs.Get().(*[]byte)
+				b, ok := appendRequestLine((*bp)[:0], end, "request", attrs)
+				if ok {
+					w := lines.Routine
+					if ri.source != "" {
+						w = lines.Priority
+					}
+					_, _ = w.Write(b)
+				}
+				*bp = b
+				bufs.Put(bp)
+				if ok {
+					return nil
+				}
+			}
+			// The line carries the request's fields itself, so it is logged with the context
+			// from before they were attached: the log handler has nothing to add or look up.
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			return nil
 		}
@@ -321,7 +354,9 @@ func crossSiteGuard(policy *atomic.Pointer[originPolicy]) echo.MiddlewareFunc {
 				if err := p.cop.Check(r); err != nil {
 					return apperr.Wrap(apperr.CSRF, errors.Join(errCrossSite, err), "Cross-site requests are not allowed.")
 				}
-				if r.Header.Get("X-CSRF") != "1" {
+				// X-CSRF in its canonical spelling: Get would otherwise build that spelling
+				// anew on every request.
+				if r.Header.Get("X-Csrf") != "1" {
 					return apperr.Wrap(apperr.CSRF, errMissingCSRFHeader, "The X-CSRF: 1 header is required.")
 				}
 			}

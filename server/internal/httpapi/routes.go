@@ -10,13 +10,13 @@ import (
 )
 
 // addRoutes is the whole public HTTP surface (README, "The HTTP contract"). Middleware
-// order, outermost first: request id and log context, span name and request id for Basiq
-// calls, panic recovery, security event lines, security headers, 405 for non-standard
+// order, outermost first: request id (in the log context and for calls to Basiq), span name,
+// panic recovery, security event lines, security headers, 405 for non-standard
 // methods, CORS (answers preflights), then the cross-site checks, which guard every
 // state-changing and token route without any per-route opt-in.
 func addRoutes(e *echo.Echo, d Deps, origins *atomic.Pointer[originPolicy]) {
 	e.Use(
-		requestContext(d.Log, d.Metrics),
+		requestContext(d.Log, d.Metrics, d.RequestLines),
 		requestIdentity(),
 		recoverPanics(d.Log),
 		securityEvents(d.Log),

@@ -46,6 +46,10 @@ type Deps struct {
 	DemoLogin *DemoLogin
 	// SSO signs people in through their tenant's OpenID Connect provider.
 	SSO *sso.Service
+	// RequestLines, when set, takes the request line formatted by hand (JSON logs only);
+	// nil logs it through Log. Set it only when Log is the root logger of the same handler:
+	// the hand-formatted line carries no attributes added with Log.With.
+	RequestLines *RequestLines
 }
 
 // DemoLogin is the built-in demo account. It exists only in the demo database, which is why

@@ -28,10 +28,11 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store, limite
 		}
 		infoFrom(c.Request().Context()).served(tok.KeyID, string(tok.Source), tok.Correlation)
 		c.Response().Header()["Cache-Control"] = hdrNoStore
-		if !jsonSafe(tok.AccessToken) {
+		if !tok.JSONSafe {
 			return c.JSON(http.StatusOK, response{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn})
 		}
-		// The hot path's answer, written without reflection: a JWT needs no escaping.
+		// The hot path's answer, written without reflection: a JWT needs no escaping (decided
+		// once, when the token was cached).
 		b := make([]byte, 0, len(tok.AccessToken)+64)
 		b = append(b, `{"access_token":"`...)
 		b = append(b, tok.AccessToken...)
@@ -82,8 +83,8 @@ func rememberBasiqUser(c echo.Context, store *session.Store, sess *session.Sessi
 	return store.SetBasiqUserID(c.Request().Context(), sess, id)
 }
 
-// jsonSafe reports whether s can sit between JSON quotes as it is (Basiq tokens are JWTs:
-// base64url and dots).
+// jsonSafe reports whether s can sit between JSON quotes as it is: printable ASCII without
+// quotes or backslashes.
 func jsonSafe(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {

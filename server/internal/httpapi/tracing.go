@@ -10,18 +10,16 @@ import (
 )
 
 // requestIdentity names the request's span after the matched route (the tracing wrapper
-// outside echo knows only the method) and puts the request id where calls to Basiq find it.
+// outside echo knows only the method) and gives it the request id.
 func requestIdentity() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			route := routeOf(c)
-			id := c.Response().Header().Get(echo.HeaderXRequestID)
 			if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+				route, id := routeOf(c), reqid.From(r.Context())
 				span.SetName(metrics.Method(r.Method) + " " + route)
 				span.SetAttributes(attribute.String("http.route", route), attribute.String("bff.request_id", id))
 			}
-			c.SetRequest(r.WithContext(reqid.With(r.Context(), id)))
 			return next(c)
 		}
 	}

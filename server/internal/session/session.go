@@ -77,6 +77,9 @@ type record struct {
 type Session struct {
 	ID   string
 	Data Data
+	// Hash is HashID(ID), the form of the id that may appear in logs, computed once per
+	// verified cookie. Set on sessions from Current.
+	Hash string
 }
 
 // Store keeps sessions in kv and their ids in signed cookies.
@@ -88,8 +91,8 @@ type Store struct {
 	name   string
 	now    func() time.Time
 	cache  *ttlcache.Cache[Data]
-	// cookies maps cookie values already verified to their session id.
-	cookies *ttlcache.Cache[string]
+	// cookies maps cookie values already verified to their session id and its hash.
+	cookies *ttlcache.Cache[verified]
 }
 
 // NewStore returns a session store. It fails when no signing key is given.
@@ -98,7 +101,7 @@ func NewStore(store kv.Store, o Options) (*Store, error) {
 		return nil, errors.New("session: at least one signing key is required")
 	}
 	s := &Store{kv: store, opts: o, now: o.Now, name: CookieName(o.Secure), cache: ttlcache.New[Data](o.CacheTTL, 100_000),
-		cookies: ttlcache.New[string](o.CacheTTL, 100_000)}
+		cookies: ttlcache.New[verified](o.CacheTTL, 100_000)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -130,25 +133,29 @@ func CookieName(secure bool) string {
 // unknown cookie yields nil and no error; a failing kv store yields an error that wraps
 // kv.ErrUnavailable, so the caller can answer 503 instead of logging people out.
 func (s *Store) fromCookie(r *http.Request) (*Session, error) {
-	c, err := r.Cookie(s.name)
-	if err != nil {
+	value, ok := cookieValue(r, s.name)
+	if !ok {
 		return nil, nil
 	}
-	id, ok := s.cookies.Get(c.Value, s.now())
+	now := s.now()
+	v, ok := s.cookies.Get(value, now)
 	if !ok {
 		var raw []byte
-		if err := securecookie.DecodeMulti(s.name, c.Value, &raw, s.codecs...); err != nil {
+		if err := securecookie.DecodeMulti(s.name, value, &raw, s.codecs...); err != nil {
 			return nil, nil
 		}
-		id = string(raw)
-		s.cookies.Put(c.Value, id, s.now())
+		v = verified{id: string(raw), hash: HashID(string(raw))}
+		s.cookies.Put(value, v, now)
 	}
-	d, ok, err := s.load(r.Context(), id)
+	d, ok, err := s.load(r.Context(), v.id, now)
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &Session{ID: id, Data: d}, nil
+	return &Session{ID: v.id, Data: d, Hash: v.hash}, nil
 }
+
+// verified is what a verified cookie names: the session id and its HashID.
+type verified struct{ id, hash string }
 
 // setCookie sets the signed cookie naming session id; maxAge < 0 expires it.
 func (s *Store) setCookie(w http.ResponseWriter, id string, maxAge int) error {
@@ -184,8 +191,7 @@ func userKey(tenant string, userID int64) string {
 
 // load returns the record of id; ok is false when it does not exist or has timed out (then
 // it is deleted).
-func (s *Store) load(ctx context.Context, id string) (Data, bool, error) {
-	now := s.now()
+func (s *Store) load(ctx context.Context, id string, now time.Time) (Data, bool, error) {
 	// A cached copy that still looks live is trusted; one that looks timed out is checked
 	// against kv first, since another replica may have slid its idle timeout.
 	if d, ok := s.cache.Get(id, now); ok && !s.timedOut(d, now) {
