@@ -245,7 +245,6 @@ func handleLogout(store *session.Store, m *metrics.Metrics, svc *sso.Service, or
 		m.Session("ended", 1)
 		if d.OIDC != nil && t.OIDC != nil && t.OIDC.Issuer == d.OIDC.Issuer {
 			if u := svc.EndSessionURL(c.Request().Context(), t, d.OIDC.IDTokenHint, origins.Load().public+"/"); u != "" {
-				c.Response().Header().Set("Cache-Control", "no-store")
 				return c.JSON(http.StatusOK, response{EndSessionURL: u})
 			}
 		}
@@ -274,7 +273,6 @@ func handleMe() echo.HandlerFunc {
 			return err
 		}
 		d, t := a.sess.Data, a.tenant
-		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, response{
 			User: meUser{
 				userJSON:   userJSON{ID: d.UserID, Email: d.Email, Tenant: d.Tenant, BasiqUserID: d.BasiqUserID},

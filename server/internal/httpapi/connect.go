@@ -111,7 +111,6 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 		if req.ConnectionID != "" {
 			q.Set("connectionId", req.ConnectionID)
 		}
-		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, response{URL: a.tenant.ConsentURL + "?" + q.Encode(), Action: action})
 	}
 }

@@ -259,7 +259,8 @@ func securityHeaders(cfg *config.Config, tenants *tenant.Registry) echo.Middlewa
 			// requests from the allowed origins are not affected.
 			h["Cross-Origin-Resource-Policy"] = hdrSameOrigin
 			if p := c.Request().URL.Path; apiPath(p) || strings.HasPrefix(p, "/connect/") {
-				// Answers about a person (sessions, tokens, errors) must not sit in any cache.
+				// Answers about a person (sessions, tokens, errors) must not sit in any cache:
+				// set here once for every such route, so no handler repeats it.
 				h["Cache-Control"] = hdrNoStore
 			}
 			if secure {

@@ -60,7 +60,6 @@ func refuseLogin(c echo.Context, log *slog.Logger, svc *sso.Service, err error) 
 	}
 	secevent.Log(ctx, log, secevent.LoginFailed, r.Code, attrs...)
 	http.SetCookie(c.Response(), svc.ClearCookie())
-	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, loginRedirect(r.Code))
 }
 
@@ -104,7 +103,6 @@ func handleOIDCStart(log *slog.Logger, svc *sso.Service, tenants *tenant.Registr
 			return refuseLogin(c, log, svc, err)
 		}
 		http.SetCookie(c.Response(), cookie)
-		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusFound, authURL)
 	}
 }
@@ -147,7 +145,6 @@ func handleOIDCCallback(log *slog.Logger, svc *sso.Service, users *auth.Service,
 		log.InfoContext(ctx, "oidc login", "audit", true, "tenant", t.ID, "linked", linked)
 		secevent.Log(ctx, log, secevent.LoginSucceeded, secevent.ReasonOIDC, "method", "oidc", "ip", c.RealIP())
 		http.SetCookie(c.Response(), svc.ClearCookie())
-		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusSeeOther, safeReturnTo(id.ReturnTo))
 	}
 }
@@ -158,7 +155,6 @@ func handleOIDCCallback(log *slog.Logger, svc *sso.Service, users *auth.Service,
 func handleBackchannelLogout(log *slog.Logger, svc *sso.Service, store *session.Store, tenants *tenant.Registry, m *metrics.Metrics,
 	limiter *ratelimit.Limiter) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
 		// Counted before any work: a forged token costs a key-set fetch from the provider.
 		if limiter != nil {
 			if ok, wait := limiter.Allow(c.RealIP()); !ok {

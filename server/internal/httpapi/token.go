@@ -27,7 +27,6 @@ func handleClientToken(tokens *clienttoken.Service, store *session.Store, limite
 			return err
 		}
 		infoFrom(c.Request().Context()).served(tok.KeyID, string(tok.Source), tok.Correlation)
-		c.Response().Header()["Cache-Control"] = hdrNoStore
 		if !tok.JSONSafe {
 			return c.JSON(http.StatusOK, response{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn})
 		}
