@@ -116,13 +116,11 @@ func prepareAbuse(t *testing.T) *abuseEnv {
 // sessionCookie returns c's session cookie value.
 func sessionCookie(t *testing.T, c *client) string {
 	t.Helper()
-	for _, ck := range c.http.Jar.Cookies(mustURL(t, c.base)) {
-		if ck.Name == "bff" {
-			return ck.Value
-		}
+	v, ok := cookieValue(t, c, "bff")
+	if !ok {
+		t.Fatal("no bff cookie")
 	}
-	t.Fatal("no bff cookie")
-	return ""
+	return v
 }
 
 // sessionID opens a session cookie with the stack's key, as the server does.

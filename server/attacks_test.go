@@ -477,23 +477,28 @@ func TestAttackUnsafeConfig(t *testing.T) {
 
 func hasCookie(t *testing.T, c *client, name string) bool {
 	t.Helper()
+	v, ok := cookieValue(t, c, name)
+	return ok && v != ""
+}
+
+// cookieValue returns the value of c's cookie called name, if its jar holds one.
+func cookieValue(t *testing.T, c *client, name string) (string, bool) {
+	t.Helper()
 	for _, ck := range c.http.Jar.Cookies(mustURL(t, c.base)) {
-		if ck.Name == name && ck.Value != "" {
-			return true
+		if ck.Name == name {
+			return ck.Value, true
 		}
 	}
-	return false
+	return "", false
 }
 
 func deviceCookie(t *testing.T, c *client) string {
 	t.Helper()
-	for _, ck := range c.http.Jar.Cookies(mustURL(t, c.base)) {
-		if ck.Name == "bff-device" {
-			return ck.Value
-		}
+	v, ok := cookieValue(t, c, "bff-device")
+	if !ok {
+		t.Fatal("no device cookie")
 	}
-	t.Fatal("no device cookie")
-	return ""
+	return v
 }
 
 // withDevice is a fresh client carrying the given device cookie value.

@@ -65,13 +65,7 @@ func TestGracefulDrain(t *testing.T) {
 
 	start := time.Now()
 	stopSignal(t)
-	deadline := time.Now().Add(500 * time.Millisecond)
-	for readyStatus(t, r.admin) != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz still 200 half a second after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitNotReady(t, r)
 
 	// Bob's first token needs a Basiq user and a mint, each slowed down: the request is
 	// still running when the drain ends and the listeners close.
@@ -154,13 +148,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	s := newStack(t, stackOptions{extra: "shutdown:\n  drain: 1m\n"})
 	r := s.start()
 	stopSignal(t)
-	deadline := time.Now().Add(500 * time.Millisecond)
-	for readyStatus(t, r.admin) != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz still 200 half a second after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitNotReady(t, r)
 	start := time.Now()
 	stopSignal(t)
 	err := waitDone(t, r, 3*time.Second)
@@ -168,4 +156,16 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 		t.Errorf("after a second signal the server returned %v, want errForced", err)
 	}
 	t.Logf("stopped %v after the second signal", time.Since(start))
+}
+
+// waitNotReady waits, at most half a second, for r's /readyz to answer 503 after a signal.
+func waitNotReady(t *testing.T, r *replica) {
+	t.Helper()
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for readyStatus(t, r.admin) != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still 200 half a second after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
