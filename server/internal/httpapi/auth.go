@@ -24,12 +24,11 @@ import (
 	"github.com/basiq-bff/bff/server/internal/tenant"
 )
 
-// authed is what requireSession learned about the request: its session, the session's tenant
-// and the session id's hash (session.HashID), the form that may appear in logs and limiter keys.
+// authed is what requireSession learned about the request: its session (whose Hash is the
+// form of the id that may appear in logs and limiter keys) and the session's tenant.
 type authed struct {
 	sess   *session.Session
 	tenant *tenant.Tenant
-	hash   string
 }
 
 // requireSession loads the request's session: 401 unauthenticated without one, 503
@@ -48,8 +47,7 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 				return err
 			}
 			d := sess.Data
-			user, sessHash := tokens.HashUser(d.Tenant, d.UserID), sess.Hash
-			ri.session, ri.tenant, ri.user = sessHash, d.Tenant, user
+			ri.session, ri.tenant, ri.user = sess.Hash, d.Tenant, tokens.HashUser(d.Tenant, d.UserID)
 			t, ok := tenants.Load().Get(d.Tenant)
 			if !ok {
 				if err := store.End(c.Response(), r, sess); err != nil {
@@ -63,7 +61,7 @@ func requireSession(store *session.Store, tenants *tenant.Registry, tokens *clie
 			}
 			// Kept on the request's log context rather than in echo's per-request map, which
 			// would be allocated for it.
-			ri.auth = &authed{sess: sess, tenant: t, hash: sessHash}
+			ri.auth = &authed{sess: sess, tenant: t}
 			return next(c)
 		}
 	}
@@ -90,7 +88,7 @@ func limitedAuthOf(c echo.Context, limiter *ratelimit.Limiter) (*authed, error) 
 	if err != nil {
 		return nil, err
 	}
-	if ok, wait := limiter.Allow(a.hash); !ok {
+	if ok, wait := limiter.Allow(a.sess.Hash); !ok {
 		return nil, apperr.Retry(apperr.RateLimited, nil, "", wait)
 	}
 	return a, nil

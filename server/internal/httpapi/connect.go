@@ -95,7 +95,7 @@ func handleConsent(tokens *clienttoken.Service, store *session.Store, states kv.
 			return err
 		}
 		// The state remembers whose visit it was, so the return can forget their cached consents.
-		if err := storeState(c.Request().Context(), states, a.hash, id, []byte(a.tenant.ID+"\x00"+launch.Token.BasiqUserID)); err != nil {
+		if err := storeState(c.Request().Context(), states, a.sess.Hash, id, []byte(a.tenant.ID+"\x00"+launch.Token.BasiqUserID)); err != nil {
 			return apperr.Wrap(apperr.StoreUnavailable, err, "")
 		}
 		q := url.Values{"token": {launch.Token.AccessToken}, "state": {state}}
